@@ -1,0 +1,42 @@
+# The README's two commands: `make demo` and `make test`. Both create .venv and install first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SHARED := $(abspath ../shared)
+DEMO_OUT := demo-output
+
+# Real TAEF2 weights for tests and the demo, where the shared folder exists.
+ifneq ($(wildcard $(SHARED)/models/taef2),)
+export STYLECLOAK_MODELS_DIR ?= $(SHARED)/models
+endif
+
+.PHONY: install test lint demo bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# Exactly these builds: pip here takes them from local disk and never downloads others.
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e '.[all,dev]'
+	touch $@
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+demo: install
+	$(BIN)/python examples/demo.py --out $(DEMO_OUT)
+
+bench: install
+	$(BIN)/python benchmarks/bench_cloak.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Framework-neutral upload interception: policy, WSGI and ASGI middleware (see the middleware issue)."""

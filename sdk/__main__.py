@@ -1,0 +1,5 @@
+import sys
+
+from stylecloak.cli import main
+
+sys.exit(main())

@@ -1,0 +1,157 @@
+"""``stylecloak cloak IN... [-o OUT]``: cloak files or folders, with a progress bar per image."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from stylecloak.cli._common import print_json, settings_from
+from stylecloak.errors import StylecloakError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".avif"}
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("cloak", help="Cloak images (files or folders).", description=__doc__)
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="Image files or folders of images.")
+    parser.add_argument("-o", "--output", type=Path, help="Output file (one input) or folder (several).")
+    parser.add_argument("--intensity", choices=["low", "default", "high"], help="Budget preset.")
+    parser.add_argument("--quality", choices=["fast", "default", "slow"], help="Search-time preset.")
+    parser.add_argument("--artist", help="Artist id: their target style is chosen once and reused.")
+    parser.add_argument("--target-style", help="Explicit target style (see `stylecloak styles list`).")
+    parser.add_argument("--steps", type=int, help="Override the number of optimisation steps.")
+    parser.add_argument("--seed", type=int, help="Seed (same input, seed and settings → same bytes).")
+    parser.add_argument("--recursive", "-r", action="store_true", help="Descend into sub-folders.")
+    parser.add_argument("--force", action="store_true", help="Cloak even images that carry the marker.")
+    parser.add_argument("--preview", type=Path, help="Write a before/after PNG (file, or folder for several).")
+    parser.add_argument("--endpoint", help="Use a stylecloak Serve endpoint instead of the local engine.")
+    parser.add_argument("--token", help="Bearer token for --endpoint (or STYLECLOAK_TOKEN).")
+    parser.add_argument("--json", action="store_true", help="Print the reports as JSON on stdout.")
+    parser.add_argument("--no-progress", action="store_true", help="No progress bars.")
+    parser.set_defaults(handler=run)
+
+
+def collect(inputs: list[Path], recursive: bool) -> list[Path]:
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            pattern = "**/*" if recursive else "*"
+            files.extend(sorted(p for p in item.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            files.append(item)
+    return files
+
+
+def output_path(source: Path, output: Path | None, many: bool) -> Path:
+    if output is None:
+        return source.with_name(f"{source.stem}.cloaked{source.suffix}")
+    if many or output.is_dir() or str(output).endswith(os.sep):
+        return output / source.name
+    return output
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _progress_bar(enabled: bool, name: str) -> tuple[Any, Any]:
+    if not enabled:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=name, unit="step", leave=False, file=sys.stderr, dynamic_ncols=True)
+
+    def update(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.n = done
+        bar.refresh()
+
+    return bar, update
+
+
+def run(args: argparse.Namespace) -> int:
+    from stylecloak.client import Client
+
+    files = collect(args.inputs, args.recursive)
+    if not files:
+        print("stylecloak: no images found", file=sys.stderr)
+        return 2
+    many = len(files) > 1
+    settings = settings_from(args, endpoint=args.endpoint, token=args.token, backend="http" if args.endpoint else None)
+    options = {key: value for key, value in (("steps", args.steps), ("seed", args.seed)) if value is not None}
+    if args.force:
+        options["force"] = True
+    results: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    show_progress = (not args.no_progress and sys.stderr.isatty()) or os.environ.get("STYLECLOAK_PROGRESS") == "1"
+    with Client(settings) as client:
+        for source in files:
+            target = output_path(source, args.output, many)
+            if target.resolve() == source.resolve():
+                failures.append(
+                    {
+                        "input": str(source),
+                        "error": "configuration_error",
+                        "message": "output would overwrite the input",
+                    }
+                )
+                continue
+            bar, update = _progress_bar(show_progress, source.name)
+            try:
+                result = client.cloak(
+                    source,
+                    artist_id=args.artist,
+                    intensity=args.intensity,
+                    quality=args.quality,
+                    target_style=args.target_style,
+                    progress=update,
+                    **options,
+                )
+            except StylecloakError as exc:
+                failures.append({"input": str(source), "error": exc.code, "message": exc.message})
+                print(f"{source}: {exc.message}", file=sys.stderr)
+                continue
+            finally:
+                if bar is not None:
+                    bar.close()
+            write_atomic(target, result.data)
+            report = result.report
+            results.append({"input": str(source), "output": str(target), "report": report.model_dump(mode="json")})
+            if not args.json:
+                print(
+                    f"{source} → {target}: {report.target_style}, shift {report.latent_shift:.3f}, "
+                    f"SSIM {report.ssim:.3f}, {report.seconds:.1f}s"
+                )
+            if args.preview:
+                _write_preview(client, source, result, args.preview, many)
+    seconds = time.perf_counter() - started
+    if args.json:
+        print_json({"images": results, "failed": failures, "seconds": round(seconds, 2)})
+    print(f"cloaked {len(results)} of {len(files)} images ({len(failures)} failed) in {seconds:.1f}s", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _write_preview(client: Any, source: Path, result: Any, preview: Path, many: bool) -> None:
+    from stylecloak.client import LocalBackend
+
+    backend = client.backend
+    if not isinstance(backend, LocalBackend):
+        print("stylecloak: --preview needs the local engine; skipped", file=sys.stderr)
+        return
+    path = preview / f"{source.stem}.compare.png" if many or preview.is_dir() else preview
+    path.parent.mkdir(parents=True, exist_ok=True)
+    backend.cloaker.compare(source, result).save(path)

@@ -1,0 +1,107 @@
+"""Grids: where the cloak is computed, where it is judged, and how it gets back to full size.
+
+Three sizes per image:
+
+- **full**: the upload itself; the perturbation is finally resized to it.
+- **render**: the image as the optimiser pictures the platform seeing it: full size, capped at
+  ``render_cap`` on the short side so cost stays bounded. The perceptual budget and the platform's
+  transformations (re-encoding, resizing) are applied here, so the optimiser accounts for what
+  resampling and codecs do to the perturbation.
+- **working**: what the feature extractor sees: short side at most ``working_resolution`` (what a
+  mimic's training pipeline resizes to), edge-padded to a multiple of the extractor's stride. The
+  perturbation δ is a tensor of this size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+DEFAULT_RENDER_CAP = 1024
+
+
+def _scaled(size: tuple[int, int], short_side: int, minimum: int) -> tuple[int, int]:
+    width, height = size
+    short = min(width, height)
+    if short <= short_side:
+        return size
+    scale = short_side / short
+    return max(minimum, round(width * scale)), max(minimum, round(height * scale))
+
+
+def resize(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Antialiased bicubic resize of N×C×H×W to (width, height), as image servers and trainers do."""
+    if (x.shape[-1], x.shape[-2]) == size:
+        return x
+    return F.interpolate(x, size=(size[1], size[0]), mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+
+
+def upsample(delta: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bicubic interpolation of a perturbation to (width, height); no clamping (it is a difference)."""
+    if (delta.shape[-1], delta.shape[-2]) == size:
+        return delta
+    return F.interpolate(delta, size=(size[1], size[0]), mode="bicubic", align_corners=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    full: tuple[int, int]  # (width, height)
+    render: tuple[int, int]
+    scaled: tuple[int, int]  # working size before padding
+    padded: tuple[int, int]  # working size the extractor sees
+    working_resolution: int
+    multiple: int = 8
+
+    @classmethod
+    def plan(
+        cls,
+        size: tuple[int, int],
+        working_resolution: int,
+        multiple: int = 8,
+        render_cap: int = DEFAULT_RENDER_CAP,
+    ) -> Grid:
+        render = _scaled(size, max(render_cap, working_resolution), multiple)
+        scaled = _scaled(size, working_resolution, multiple)
+        padded = (-(-scaled[0] // multiple) * multiple, -(-scaled[1] // multiple) * multiple)
+        return cls(size, render, scaled, padded, working_resolution, multiple)
+
+    def pad(self, x: Tensor) -> Tensor:
+        pad_w, pad_h = self.padded[0] - self.scaled[0], self.padded[1] - self.scaled[1]
+        if pad_w or pad_h:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        return x
+
+    def crop(self, x: Tensor) -> Tensor:
+        return x[..., : self.scaled[1], : self.scaled[0]]
+
+    def to_working(self, x: Tensor) -> Tensor:
+        """An image at any size with this aspect (full or render) → the padded working grid."""
+        return self.pad(resize(x, self.scaled))
+
+    def to_render(self, x_full: Tensor) -> Tensor:
+        return resize(x_full, self.render)
+
+    def delta_to(self, delta: Tensor, size: tuple[int, int]) -> Tensor:
+        """A working-grid perturbation → the same perturbation at ``size`` (render or full)."""
+        return upsample(self.crop(delta), size)
+
+    def working_of(self, x: Tensor) -> Tensor:
+        """Any image (render or full size, or a transformed copy of another size) → its working grid."""
+        size = (x.shape[-1], x.shape[-2])
+        if size in (self.full, self.render):
+            return self.to_working(x)
+        return Grid.plan(size, self.working_resolution, self.multiple).to_working(x)
+
+
+def to_tensor(rgb: np.ndarray, device: torch.device | None = None) -> Tensor:
+    """H×W×3 float array → 1×3×H×W tensor."""
+    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(device or "cpu")
+
+
+def to_array(x: Tensor) -> np.ndarray:
+    """1×3×H×W tensor → H×W×3 float32 array."""
+    return x[0].detach().float().cpu().permute(1, 2, 0).numpy().astype(np.float32, copy=False)

@@ -1,0 +1,186 @@
+"""The one exception tree of stylecloak.
+
+Every error that stylecloak raises on purpose is a ``StylecloakError``. Third-party errors (Pillow,
+torch, httpx, botocore) are translated at the boundary where they occur, with ``raise ... from exc``,
+so callers never have to catch a library's own exceptions.
+
+    StylecloakError
+    ├── ImageError                      the input is not something we can cloak (a 4xx for a server)
+    │   ├── InvalidImageError           not an image at all, or undecodable
+    │   │   └── TruncatedImageError     an image whose data stops early
+    │   ├── UnsupportedImageError       an image we refuse on purpose (animated, bilevel, unknown format)
+    │   ├── ImageTooLargeError          over the byte or pixel limits, or a decompression bomb
+    │   └── ImageTooSmallError          under the minimum side length
+    ├── AlreadyCloakedError             the image carries stylecloak's marker
+    ├── ConfigurationError              settings or arguments that cannot work together
+    │   └── UnknownStyleError           a target style name that is not in the catalogue
+    ├── ModelError                      feature-extractor weights and their loading
+    │   ├── ModelNotFoundError          weights not on disk; the message says how to get them
+    │   ├── ModelCorruptError           weights on disk whose hash does not match the pinned one
+    │   └── DownloadError               `stylecloak models pull` could not fetch or verify a file
+    ├── MissingExtraError               an optional dependency is not installed; names the extra
+    └── RemoteError                     the remote backend (Serve endpoint) failed
+        ├── UnauthorizedError           401/403
+        ├── OverloadedError             503/429 after the retries ran out
+        ├── RemoteTimeoutError          no answer within the timeout
+        ├── JobFailedError              an async job ended in the failed state
+        ├── JobCancelledError           an async job was cancelled
+        └── ServerError                 any other 5xx, or an answer we cannot read
+
+Each error carries a stable ``code`` (a short snake_case string) and an HTTP ``status`` so that the
+server, the middleware and the client agree on how to report it.
+"""
+
+from __future__ import annotations
+
+
+class StylecloakError(Exception):
+    """Base of every error stylecloak raises."""
+
+    code: str = "stylecloak_error"
+    status: int = 500
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+    def to_dict(self) -> dict[str, str | int]:
+        """The JSON body a server sends for this error."""
+        body: dict[str, str | int] = {"error": self.code, "message": self.message, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        return body
+
+
+class ImageError(StylecloakError):
+    code = "invalid_image"
+    status = 400
+
+
+class InvalidImageError(ImageError):
+    code = "invalid_image"
+    status = 400
+
+
+class TruncatedImageError(InvalidImageError):
+    code = "truncated_image"
+    status = 400
+
+
+class UnsupportedImageError(ImageError):
+    code = "unsupported_image"
+    status = 415
+
+
+class ImageTooLargeError(ImageError):
+    code = "image_too_large"
+    status = 413
+
+
+class ImageTooSmallError(ImageError):
+    code = "image_too_small"
+    status = 422
+
+
+class AlreadyCloakedError(StylecloakError):
+    code = "already_cloaked"
+    status = 409
+
+
+class ConfigurationError(StylecloakError):
+    code = "configuration_error"
+    status = 400
+
+
+class UnknownStyleError(ConfigurationError):
+    code = "unknown_style"
+    status = 400
+
+
+class ModelError(StylecloakError):
+    code = "model_error"
+    status = 500
+
+
+class ModelNotFoundError(ModelError):
+    code = "model_not_found"
+
+
+class ModelCorruptError(ModelError):
+    code = "model_corrupt"
+
+
+class DownloadError(ModelError):
+    code = "download_failed"
+
+
+class MissingExtraError(StylecloakError, ImportError):
+    """An optional dependency is missing. The message names the ``pip install`` that fixes it."""
+
+    code = "missing_extra"
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(f"{package} is not installed; install it with: pip install 'stylecloak[{extra}]'")
+        self.package = package
+        self.extra = extra
+
+
+class RemoteError(StylecloakError):
+    code = "remote_error"
+    status = 502
+
+
+class UnauthorizedError(RemoteError):
+    code = "unauthorized"
+    status = 401
+
+
+class OverloadedError(RemoteError):
+    code = "overloaded"
+    status = 503
+
+
+class RemoteTimeoutError(RemoteError):
+    code = "timeout"
+    status = 504
+
+
+class JobFailedError(RemoteError):
+    code = "job_failed"
+    status = 500
+
+
+class JobCancelledError(RemoteError):
+    code = "job_cancelled"
+    status = 409
+
+
+class ServerError(RemoteError):
+    code = "server_error"
+    status = 502
+
+
+#: Every concrete error by its ``code``, so a client can rebuild the error a server reported.
+ERRORS_BY_CODE: dict[str, type[StylecloakError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidImageError,
+        TruncatedImageError,
+        UnsupportedImageError,
+        ImageTooLargeError,
+        ImageTooSmallError,
+        AlreadyCloakedError,
+        ConfigurationError,
+        UnknownStyleError,
+        ModelNotFoundError,
+        ModelCorruptError,
+        DownloadError,
+        UnauthorizedError,
+        OverloadedError,
+        RemoteTimeoutError,
+        JobFailedError,
+        JobCancelledError,
+        ServerError,
+    )
+}

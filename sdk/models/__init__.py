@@ -1,0 +1,5 @@
+"""Model weights: the registry of named models, finding and verifying their files, and pulling them.
+
+Nothing here imports torch; the torch modules live in :mod:`stylecloak.models.taesd` and
+:mod:`stylecloak.models.extractors`.
+"""

@@ -1,0 +1,123 @@
+"""Typed, frozen settings for every part of stylecloak.
+
+One object, read from ``STYLECLOAK_*`` environment variables (or built directly in code). Adapters
+build it from their framework's configuration through :meth:`Settings.replace`; nothing else reads
+the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Intensity = Literal["low", "default", "high"]
+Quality = Literal["fast", "default", "slow"]
+Backend = Literal["local", "http"]
+BudgetKind = Literal["auto", "lpips", "ssim"]
+
+DEFAULT_EXTRACTOR = "taef2"
+DEFAULT_WORKING_RESOLUTION = 512
+DEFAULT_MAX_PIXELS = 64_000_000
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_MIN_SIDE = 64
+DEFAULT_JPEG_QUALITY = 95
+DEFAULT_MIN_JPEG_QUALITY = 90
+
+
+def default_cache_dir() -> Path:
+    """Where downloaded weights and computed style statistics live for this user."""
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "stylecloak"
+
+
+class Settings(BaseSettings):
+    """Everything stylecloak can be configured with. Immutable: use :meth:`replace` for a variant."""
+
+    model_config = SettingsConfigDict(env_prefix="STYLECLOAK_", frozen=True, extra="forbid")
+
+    # Models and caches.
+    models_dir: Path | None = Field(
+        default=None, description="Folder searched first for model weights (`<dir>/<model>/<file>`)."
+    )
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="User cache: pulled weights and computed style statistics.",
+    )
+    extractor: str = Field(default=DEFAULT_EXTRACTOR, description="Feature extractor Φ, by registry name.")
+
+    # The cloak.
+    intensity: Intensity = Field(default="default", description="Budget preset: low, default, high.")
+    quality: Quality = Field(default="default", description="Search-time preset: fast, default, slow.")
+    budget: BudgetKind = Field(
+        default="auto", description="Perceptual budget: lpips when its weights are present (auto), or ssim."
+    )
+    lpips_net: Literal["alex", "vgg"] = Field(default="alex", description="LPIPS backbone.")
+    working_resolution: int = Field(
+        default=DEFAULT_WORKING_RESOLUTION, ge=64, description="Short side (px) at which the cloak is computed."
+    )
+    render_cap: int = Field(
+        default=1024,
+        ge=64,
+        description="Short side (px) at which the budget and the platform's transformations are simulated.",
+    )
+    robustness: str = Field(
+        default="output",
+        description="Transformations the cloak is optimised to survive: output (its own save) or platform.",
+    )
+    seed: int = Field(default=0, description="Seed for the perturbation's initialisation and target choice.")
+    target_store: str = Field(
+        default="", description="Artist → target style store: empty for in-memory, or a JSON file path."
+    )
+    style_images: tuple[Path, ...] = Field(
+        default=(), description="Reference images added to the style catalogue (JSON list in the env)."
+    )
+
+    # Compute.
+    device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N.")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto", description="auto picks bfloat16 where the CPU or GPU computes it natively."
+    )
+    threads: int = Field(default=0, ge=0, description="torch CPU threads; 0 keeps torch's default.")
+
+    # Input limits.
+    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, gt=0, description="Largest accepted width × height.")
+    max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0, description="Largest accepted encoded size.")
+    min_side: int = Field(default=DEFAULT_MIN_SIDE, ge=8, description="Smallest accepted side length (px).")
+
+    # Output.
+    jpeg_quality: int = Field(
+        default=DEFAULT_JPEG_QUALITY, ge=1, le=100, description="JPEG/WebP quality when the source's is unknown."
+    )
+    min_jpeg_quality: int = Field(
+        default=DEFAULT_MIN_JPEG_QUALITY,
+        ge=1,
+        le=100,
+        description="Floor on the output JPEG quality, so the cloak survives its own save.",
+    )
+
+    # Remote backend (SDK client).
+    backend: Backend = Field(default="local", description="local (in-process engine) or http (Serve).")
+    endpoint: str = Field(default="", description="Base URL of a stylecloak Serve endpoint.")
+    token: SecretStr | None = Field(default=None, description="Bearer token for the endpoint.")
+    timeout_s: float = Field(default=120.0, gt=0, description="Request timeout of the http backend.")
+    retries: int = Field(default=4, ge=0, description="Retries on 503/429 and connection errors.")
+
+    @field_validator("extractor")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip()
+
+    def replace(self, **changes: Any) -> Settings:
+        """A validated copy with ``changes`` applied (``model_copy`` would skip validation)."""
+        data = self.model_dump()
+        data.update(changes)
+        return type(self).model_validate(data)
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with explicit ``overrides`` on top."""
+    return Settings(**overrides)

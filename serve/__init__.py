@@ -1,0 +1,1 @@
+"""Ray Serve application: HTTP ingress and autoscaled cloak workers (needs the ``serve`` extra)."""

@@ -1,0 +1,107 @@
+"""Shared fixtures: real TAEF2 weights, a session-wide style cache, sample images, fast settings."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+ART = SHARED / "art"
+
+
+def models_dir() -> Path | None:
+    configured = os.environ.get("STYLECLOAK_MODELS_DIR")
+    if configured:
+        return Path(configured)
+    if (SHARED / "models" / "taef2").is_dir():
+        return SHARED / "models"
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_models() -> Path:
+    found = models_dir()
+    if found is None or not (found / "taef2" / "taef2_encoder.pth").is_file():
+        pytest.skip("real TAEF2 weights not available (set STYLECLOAK_MODELS_DIR)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder per test run, so style features are computed once."""
+    return tmp_path_factory.mktemp("stylecloak-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, session_cache: Path) -> None:
+    """No test reads the developer's own STYLECLOAK_* settings or writes to their cache."""
+    for key in list(os.environ):
+        if key.startswith("STYLECLOAK_") and key != "STYLECLOAK_MODELS_DIR":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("STYLECLOAK_CACHE_DIR", str(session_cache))
+    found = models_dir()
+    if found is not None:
+        monkeypatch.setenv("STYLECLOAK_MODELS_DIR", str(found))
+
+
+def painting(width: int = 160, height: int = 128, seed: int = 0) -> np.ndarray:
+    """A deterministic, textured RGB test image (uint8, H×W×3): smooth gradients plus strokes."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack(
+        [
+            0.5 + 0.4 * np.sin(xs / 17 + seed),
+            0.5 + 0.4 * np.cos(ys / 13),
+            0.5 + 0.4 * np.sin((xs + ys) / 23),
+        ],
+        axis=2,
+    )
+    texture = rng.normal(0, 0.06, (height, width, 3))
+    return (np.clip(base + texture, 0, 1) * 255).astype(np.uint8)
+
+
+def encoded(array: np.ndarray, fmt: str = "PNG", mode: str | None = None, **options: object) -> bytes:
+    image = Image.fromarray(array)
+    if mode is not None:
+        image = image.convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def png_bytes() -> bytes:
+    return encoded(painting())
+
+
+@pytest.fixture
+def jpeg_bytes() -> bytes:
+    return encoded(painting(), "JPEG", quality=92)
+
+
+@pytest.fixture(scope="session")
+def fast_settings(shared_models: Path, session_cache: Path):  # type: ignore[no-untyped-def]
+    """Settings for quick real cloaks: few steps, small working grid, SSIM budget."""
+    from stylecloak.settings import Settings
+
+    return Settings(
+        models_dir=shared_models,
+        cache_dir=session_cache,
+        quality="fast",
+        working_resolution=128,
+        render_cap=128,
+        budget="ssim",
+    )
+
+
+@pytest.fixture(scope="session")
+def cloaker(fast_settings):  # type: ignore[no-untyped-def]
+    from stylecloak.engine.cloaker import Cloaker
+
+    return Cloaker(fast_settings)

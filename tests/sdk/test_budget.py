@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from stylecloak import errors
+from stylecloak.engine import budget, device, metrics
+from stylecloak.settings import Settings
+
+
+def test_ssim_known_answers() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 48, 48)
+    assert torch.allclose(metrics.ssim(x, x), torch.ones(2), atol=1e-5)
+    noisy = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
+    assert bool((metrics.ssim(noisy, x) < 0.9).all())
+    assert metrics.psnr(x, x) == float("inf")
+
+
+def test_latent_shift_known_answers() -> None:
+    z, t = torch.zeros(1, 4, 2, 2), torch.ones(1, 4, 2, 2)
+    assert float(metrics.latent_shift(z, z, t)[0]) == pytest.approx(0.0)
+    assert float(metrics.latent_shift(t, z, t)[0]) == pytest.approx(1.0)
+    assert float(metrics.latent_shift(t / 2, z, t)[0]) == pytest.approx(0.5)
+
+
+def test_lpips_path_with_a_random_backbone() -> None:
+    settings = Settings(device="cpu")
+    lp = budget.lpips_budget("alex", settings, device.resolve(settings), random_backbone=True)
+    assert lp.kind == "lpips"
+    x = torch.rand(1, 3, 64, 64)
+    y = (x + 0.05 * torch.randn_like(x)).clamp(0, 1).requires_grad_(True)
+    d = lp.distance(y, x)
+    assert d.shape == (1,) and float(d.detach()[0]) > 0
+    d.sum().backward()
+    assert y.grad is not None and float(y.grad.abs().sum()) > 0
+    assert float(lp.distance(x, x)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_auto_falls_back_to_ssim_without_lpips_weights(tmp_path: Path) -> None:
+    settings = Settings(cache_dir=tmp_path, models_dir=tmp_path)
+    compute = device.resolve(settings)
+    assert budget.load("auto", settings, compute).kind == "ssim"
+    with pytest.raises(errors.ModelNotFoundError, match="lpips-alex"):
+        budget.load("lpips", settings, compute)

@@ -1,0 +1,156 @@
+"""Real cloaks with the real TAEF2 weights (few steps, small grid, so each takes well under a second)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import stylecloak
+from PIL import Image, ImageCms
+from stylecloak import errors, images, targets, xmp
+from stylecloak.engine.cloaker import Cloaker
+
+from tests.conftest import ART, encoded, painting
+
+
+def test_cloak_changes_pixels_within_budget_and_moves_latents(cloaker: Cloaker, png_bytes: bytes) -> None:
+    result = cloaker.cloak(png_bytes, steps=8)
+    report = result.report
+    assert result.format == "PNG" and result.content_type == "image/png"
+    assert report.size == (160, 128)
+    assert report.latent_shift > 0.05
+    assert report.budget_kind == "ssim" and report.budget_value <= report.budget_p + 0.01
+    assert 0 < report.max_abs_change <= report.linf * 1.5
+    assert report.ssim > 0.9
+    assert report.extractor == "taef2" and report.steps == 8
+    assert report.target_style in cloaker.catalogue
+    before = images.decode(png_bytes).rgb
+    after = images.decode(result.data).rgb
+    assert not np.array_equal(before, after)
+
+
+def test_marker_round_trip_and_no_double_cloak(cloaker: Cloaker, png_bytes: bytes) -> None:
+    assert not stylecloak.is_cloaked(png_bytes)
+    result = cloaker.cloak(png_bytes, steps=2)
+    marker = stylecloak.read_marker(result.data)
+    assert marker is not None
+    assert marker.version == stylecloak.__version__
+    assert marker.settings_hash == result.report.settings_hash
+    assert stylecloak.is_cloaked(result.data)
+    with pytest.raises(errors.AlreadyCloakedError):
+        cloaker.cloak(result.data, steps=2)
+    assert cloaker.cloak(result.data, steps=2, force=True).report.size == (160, 128)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "TIFF"])
+def test_marker_in_every_format(cloaker: Cloaker, fmt: str) -> None:
+    result = cloaker.cloak(encoded(painting(), fmt), steps=1)
+    assert Image.open(io.BytesIO(result.data)).format == fmt
+    assert stylecloak.is_cloaked(result.data)
+
+
+def test_same_input_seed_and_settings_give_identical_bytes(cloaker: Cloaker, jpeg_bytes: bytes) -> None:
+    first = cloaker.cloak(jpeg_bytes, steps=4, seed=7, target_style="facets")
+    second = cloaker.cloak(jpeg_bytes, steps=4, seed=7, target_style="facets")
+    assert first.data == second.data
+    third = cloaker.cloak(jpeg_bytes, steps=4, seed=8, target_style="facets")
+    assert third.data != first.data
+
+
+def test_target_is_chosen_once_per_artist_and_persisted(fast_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store_path = tmp_path / "targets.json"
+    cloaker = Cloaker(fast_settings.replace(target_store=str(store_path)))
+    first = cloaker.cloak(encoded(painting(seed=1)), artist_id="ada", steps=1)
+    assert "percentile" in first.report.target_reason
+    # A different artwork by the same artist keeps the same target, even in a new process' Cloaker.
+    again = Cloaker(fast_settings.replace(target_store=str(store_path)))
+    second = again.cloak(encoded(painting(seed=99)), artist_id="ada", steps=1)
+    assert second.report.target_style == first.report.target_style
+    assert "stored for artist 'ada'" in second.report.target_reason
+    assert targets.JsonFileTargetStore(store_path).get("ada").style == first.report.target_style  # type: ignore[union-attr]
+
+
+def test_explicit_target_style_overrides(cloaker: Cloaker, png_bytes: bytes) -> None:
+    result = cloaker.cloak(png_bytes, target_style="neon", artist_id="someone", steps=1)
+    assert result.report.target_style == "neon"
+    assert result.report.target_reason == "explicit target style"
+    with pytest.raises(errors.UnknownStyleError):
+        cloaker.cloak(png_bytes, target_style="not-a-style", steps=1)
+
+
+def test_metadata_survives_the_cloak(cloaker: Cloaker) -> None:
+    image = Image.fromarray(painting(200, 150))
+    exif = image.getexif()
+    exif[0x010F] = "ACME"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    packet = xmp.merge_properties(None, xmp.KNOWN_PREFIXES["dc"], {"creator": "Ada"})
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90, exif=exif.tobytes(), icc_profile=icc, xmp=packet)
+    result = cloaker.cloak(buffer.getvalue(), steps=1)
+    out = Image.open(io.BytesIO(result.data))
+    assert out.format == "JPEG" and out.size == (200, 150)
+    assert out.info["icc_profile"] == icc
+    assert out.getexif()[0x010F] == "ACME"
+    assert xmp.read_property(out.info["xmp"], xmp.KNOWN_PREFIXES["dc"], "creator") == "Ada"
+
+
+def test_alpha_untouched_and_gray_stays_gray(cloaker: Cloaker) -> None:
+    rgba = Image.fromarray(painting()).convert("RGBA")
+    alpha = Image.radial_gradient("L").resize(rgba.size)
+    rgba.putalpha(alpha)
+    out = Image.open(io.BytesIO(cloaker.cloak(encoded(np.asarray(rgba)), steps=2).data))
+    assert out.mode == "RGBA"
+    np.testing.assert_array_equal(np.asarray(out)[..., 3], np.asarray(alpha))
+    gray = Image.open(io.BytesIO(cloaker.cloak(encoded(painting(), mode="L"), steps=2).data))
+    assert gray.mode == "L"
+
+
+def test_large_images_are_cloaked_on_the_working_grid(cloaker: Cloaker) -> None:
+    result = cloaker.cloak(encoded(painting(900, 700), "JPEG", quality=90), steps=2)
+    assert result.report.size == (900, 700)
+    assert max(result.report.working_size) <= 176 and min(result.report.working_size) == 128
+    assert Image.open(io.BytesIO(result.data)).size == (900, 700)
+
+
+def test_progress_is_reported(cloaker: Cloaker, png_bytes: bytes) -> None:
+    seen: list[tuple[int, int]] = []
+    cloaker.cloak(png_bytes, steps=3, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"not an image at all", errors.InvalidImageError),
+        (encoded(painting(), "JPEG")[:300], errors.TruncatedImageError),
+        (encoded(painting(40, 40)), errors.ImageTooSmallError),
+    ],
+)
+def test_bad_input_is_refused_with_a_typed_error(cloaker: Cloaker, data: bytes, error: type) -> None:
+    with pytest.raises(error):
+        cloaker.cloak(data, steps=1)
+
+
+def test_presets_and_overrides(cloaker: Cloaker) -> None:
+    low, high = cloaker.params(intensity="low"), cloaker.params(intensity="high")
+    assert low.budget_p < high.budget_p and low.linf < high.linf
+    assert cloaker.params(quality="fast").steps < cloaker.params(quality="slow").steps
+    assert cloaker.params(steps=5, linf=0.02).steps == 5
+    with pytest.raises(errors.ConfigurationError):
+        cloaker.params(intensity="extreme")
+    with pytest.raises(errors.ConfigurationError):
+        cloaker.params(unknown_knob=1)
+
+
+@pytest.mark.skipif(not (ART / "the_scream.jpg").is_file(), reason="shared art not present")
+def test_default_preset_on_a_real_painting(shared_models: Path, session_cache: Path) -> None:
+    """The acceptance figure of the engine issue, as a regression guard (about half a minute)."""
+    settings = stylecloak.Settings(models_dir=shared_models, cache_dir=session_cache, budget="ssim")
+    result = Cloaker(settings).cloak(ART / "the_scream.jpg")
+    report = result.report
+    assert report.latent_shift >= 0.4
+    assert report.ssim >= 0.92
+    assert report.size == (1200, 1528)
+    assert Image.open(io.BytesIO(result.data)).format == "JPEG"
