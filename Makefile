@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml Makefile
 	# Exactly these builds: pip here takes them from local disk and never downloads others.
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install --quiet -e '.[all,dev]'
+	# Debian's Chromium for the browser end-to-end test (Playwright drives it; it downloads no browser).
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+		|| echo "warning: could not install chromium; the browser test will fail" >&2
 	touch $@
 
 install: $(STAMP)

@@ -154,10 +154,13 @@ class Cloaker:
         target_style: str | None = None,
         progress: Progress | None = None,
         force: bool = False,
+        rights: Any = None,
         **overrides: Any,
     ) -> CloakResult:
         """Cloak one image; returns the same format with the marker, and a report.
 
+        ``rights``: a :class:`stylecloak.rights.RightsPolicy` whose machine-readable "do not train"
+        signals are written into the output after the cloak (off when None).
         ``overrides`` set any :class:`~stylecloak.presets.CloakParams` number (``steps``, ``linf``,
         ``budget_p``, ``alpha``, ``lr``, ``seed``, ``working_resolution``).
         """
@@ -188,6 +191,12 @@ class Cloaker:
                 progress=progress,
             )
             data, out_rgb = self._write(prepared, outcome, params, choice.style, quality_out)
+            rights_info = None
+            if rights is not None:
+                # Metadata only, after the pixels are final; signing (C2PA) must be the last step.
+                from stylecloak.rights import apply as apply_rights
+
+                data, rights_info = apply_rights(data, decoded.format, rights)
             measured = self.measure(prepared, data, target)
         seconds = time.perf_counter() - started
         report = CloakReport(
@@ -214,6 +223,7 @@ class Cloaker:
             working_size=prepared.grid.padded,
             settings_hash=params.settings_hash(),
             robustness=params.robustness,
+            rights=rights_info,
         )
         log.info(
             "cloaked %dx%d → %s, shift %.3f, ssim %.3f, %.1fs",
@@ -295,6 +305,7 @@ def cloak(
     target_style: str | None = None,
     progress: Progress | None = None,
     settings: Settings | None = None,
+    rights: Any = None,
     **overrides: Any,
 ) -> CloakResult:
     """Cloak ``image`` with a process-wide :class:`Cloaker` built from ``settings`` (default: the environment)."""
@@ -305,5 +316,6 @@ def cloak(
         quality=quality,
         target_style=target_style,
         progress=progress,
+        rights=rights,
         **overrides,
     )
