@@ -10,6 +10,7 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from stylecloak.engine import device, metrics, preview, transforms
 from stylecloak.engine.geometry import Grid, to_array, to_tensor
 from stylecloak.engine.optimize import Goal, Objective, Outcome, Progress, features, optimise
 from stylecloak.engine.style_transfer import LatentStats, StyleStatsCache, adain
-from stylecloak.errors import AlreadyCloakedError
+from stylecloak.errors import AlreadyCloakedError, ConfigurationError, StylecloakError
 from stylecloak.images import DecodedImage, ImageInput
 from stylecloak.models import extractors
 from stylecloak.result import CloakReport, CloakResult
@@ -234,6 +235,51 @@ class Cloaker:
             seconds,
         )
         return CloakResult(data=data, content_type=decoded.content_type, format=decoded.format, report=report)
+
+    def cloak_many(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        artist_ids: Sequence[str | None] | None = None,
+        target_styles: Sequence[str | None] | None = None,
+        intensity: str | None = None,
+        quality: str | None = None,
+        progress: Progress | None = None,
+        rights: Any = None,
+        **overrides: Any,
+    ) -> list[CloakResult | StylecloakError]:
+        """Cloak several images; one result or typed error per image, in order (a bad image fails alone).
+
+        ``progress(done, total)`` counts optimisation steps over the whole batch.
+        """
+        count = len(images)
+        artists = list(artist_ids) if artist_ids is not None else [None] * count
+        styles = list(target_styles) if target_styles is not None else [None] * count
+        if len(artists) != count or len(styles) != count:
+            raise ConfigurationError("artist_ids and target_styles must match images in length")
+        results: list[CloakResult | StylecloakError] = []
+        for index, image in enumerate(images):
+
+            def step(done: int, total: int, index: int = index) -> None:
+                if progress is not None:
+                    progress(index * total + done, count * total)
+
+            try:
+                results.append(
+                    self.cloak(
+                        image,
+                        artist_id=artists[index],
+                        target_style=styles[index],
+                        intensity=intensity,
+                        quality=quality,
+                        progress=step,
+                        rights=rights,
+                        **overrides,
+                    )
+                )
+            except StylecloakError as exc:
+                results.append(exc)
+        return results
 
     def _write(
         self, prepared: Prepared, outcome: Outcome, params: presets.CloakParams, style: str, quality: int

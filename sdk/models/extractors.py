@@ -7,6 +7,7 @@ modules are ``channels_last``.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from collections.abc import Callable
@@ -104,8 +105,21 @@ def _load_taesd(spec: ModelSpec, settings: Settings, compute: Compute) -> Featur
 
 Loader = Callable[[ModelSpec, Settings, Compute], FeatureExtractor]
 
-#: Loaders by registry kind; engine-breadth modules add theirs (e.g. diffusers) here.
-LOADERS: dict[str, Loader] = {"taesd": _load_taesd}
+#: Loaders by registry kind: a function, or "module:function" imported on first use (so diffusers
+#: is imported only when a diffusers model is asked for).
+LOADERS: dict[str, Loader | str] = {
+    "taesd": _load_taesd,
+    "diffusers": "stylecloak.models.diffusers_vae:load",
+}
+
+
+def _loader(kind: str) -> Loader | None:
+    loader = LOADERS.get(kind)
+    if isinstance(loader, str):
+        module, _, name = loader.partition(":")
+        loader = LOADERS[kind] = getattr(importlib.import_module(module), name)
+    return loader
+
 
 _cache: dict[tuple[str, str, str, str], FeatureExtractor] = {}
 _lock = threading.Lock()
@@ -119,7 +133,7 @@ def load(name: str, settings: Settings, compute: Compute) -> FeatureExtractor:
         cached = _cache.get(key)
         if cached is not None:
             return cached
-        loader = LOADERS.get(spec.kind)
+        loader = _loader(spec.kind)
         if loader is None:
             raise ConfigurationError(f"{name!r} is a {spec.kind} model, not a feature extractor")
         log.info("loading feature extractor %s on %s (%s)", name, compute.label, compute.dtype_label)

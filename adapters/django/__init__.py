@@ -1,0 +1,1 @@
+"""Django adapter: upload middleware and storage wrapper (needs the ``django`` extra)."""

@@ -1,0 +1,1 @@
+"""Machine-readable "do not train" signals: IPTC/PLUS XMP, C2PA, HTTP headers (see the rights issue)."""
