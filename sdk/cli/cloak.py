@@ -33,7 +33,40 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--token", help="Bearer token for --endpoint (or STYLECLOAK_TOKEN).")
     parser.add_argument("--json", action="store_true", help="Print the reports as JSON on stdout.")
     parser.add_argument("--no-progress", action="store_true", help="No progress bars.")
+    rights = parser.add_argument_group(
+        "rights", "Machine-readable do-not-train signals (XMP, C2PA); also from STYLECLOAK_RIGHTS_* variables."
+    )
+    rights.add_argument(
+        "--rights",
+        choices=["allowed", "notAllowed", "constrained"],
+        help="Write the AI-training/data-mining reservation into each output (XMP; C2PA with a certificate).",
+    )
+    rights.add_argument("--rights-constraints", metavar="TEXT", help="Constraint text (needed for constrained).")
+    rights.add_argument("--c2pa-cert", type=Path, metavar="PEM", help="C2PA signing certificate chain (PEM).")
+    rights.add_argument("--c2pa-key", type=Path, metavar="PEM", help="C2PA signing private key (PEM).")
+    rights.add_argument(
+        "--c2pa-alg", choices=["es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"], help="Key algorithm."
+    )
     parser.set_defaults(handler=run)
+
+
+def rights_policy(args: argparse.Namespace) -> Any:
+    """The rights policy the flags ask for, or None when no rights flag was given."""
+    flags = {
+        "use": args.rights,
+        "constraints": args.rights_constraints,
+        "c2pa_cert": args.c2pa_cert,
+        "c2pa_key": args.c2pa_key,
+        "c2pa_alg": args.c2pa_alg,
+    }
+    if all(value is None for value in flags.values()):
+        return None
+    from stylecloak.rights import RightsPolicy
+
+    policy = RightsPolicy.from_env(**flags)
+    if policy.has_signing_credentials:
+        policy.signing_credentials()  # unreadable files fail once, here, not once per image
+    return policy
 
 
 def collect(inputs: list[Path], recursive: bool) -> list[Path]:
@@ -94,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     options = {key: value for key, value in (("steps", args.steps), ("seed", args.seed)) if value is not None}
     if args.force:
         options["force"] = True
+    policy = rights_policy(args)
     results: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -120,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
                     target_style=args.target_style,
                     progress=update,
                     **options,
+                    **_local_rights(client, policy),
                 )
+                result = _remote_rights(client, result, policy)
             except StylecloakError as exc:
                 failures.append({"input": str(source), "error": exc.code, "message": exc.message})
                 print(f"{source}: {exc.message}", file=sys.stderr)
@@ -132,9 +168,10 @@ def run(args: argparse.Namespace) -> int:
             report = result.report
             results.append({"input": str(source), "output": str(target), "report": report.model_dump(mode="json")})
             if not args.json:
+                signals = f", signals: {'+'.join(report.rights['written']) or 'none'}" if report.rights else ""
                 print(
                     f"{source} → {target}: {report.target_style}, shift {report.latent_shift:.3f}, "
-                    f"SSIM {report.ssim:.3f}, {report.seconds:.1f}s"
+                    f"SSIM {report.ssim:.3f}, {report.seconds:.1f}s{signals}"
                 )
             if args.preview:
                 _write_preview(client, source, result, args.preview, many)
@@ -143,6 +180,27 @@ def run(args: argparse.Namespace) -> int:
         print_json({"images": results, "failed": failures, "seconds": round(seconds, 2)})
     print(f"cloaked {len(results)} of {len(files)} images ({len(failures)} failed) in {seconds:.1f}s", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _local_rights(client: Any, policy: Any) -> dict[str, Any]:
+    """The engine writes the signals itself (right after encoding) when it runs in this process."""
+    from stylecloak.client import LocalBackend
+
+    return {"rights": policy} if policy is not None and isinstance(client.backend, LocalBackend) else {}
+
+
+def _remote_rights(client: Any, result: Any, policy: Any) -> Any:
+    """A remote endpoint's output gets the signals here, with this machine's signing credentials."""
+    from stylecloak.client import LocalBackend
+
+    if policy is None or isinstance(client.backend, LocalBackend):
+        return result
+    from stylecloak.result import CloakResult
+    from stylecloak.rights import apply
+
+    data, info = apply(result.data, result.format, policy)
+    report = result.report.model_copy(update={"rights": info})
+    return CloakResult(data=data, content_type=result.content_type, format=result.format, report=report)
 
 
 def _write_preview(client: Any, source: Path, result: Any, preview: Path, many: bool) -> None:
