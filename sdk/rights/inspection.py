@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 from stylecloak import marker, xmp
 from stylecloak.errors import (
     ConfigurationError,
@@ -48,6 +48,7 @@ class InspectReport(BaseModel):
     xmp_error: str | None = Field(default=None, description="Why the XMP could not be read, if it could not.")
     c2pa: C2paState
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def data_mining_term(self) -> str | None:
         """The PLUS term without its vocabulary prefix, e.g. ``DMI-PROHIBITED-AIMLTRAINING``."""

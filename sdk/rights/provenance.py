@@ -16,7 +16,7 @@ import io
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 from stylecloak._version import __version__
 from stylecloak.errors import ConfigurationError, InvalidImageError, MissingExtraError
 from stylecloak.rights.policy import CAWG_LABEL, RightsPolicy
@@ -67,8 +67,10 @@ class C2paState(BaseModel):
     codes: list[str] = Field(default_factory=list, description="Validation failure codes.")
     detail: str | None = Field(default=None, description="Why the state is broken or unknown.")
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def label(self) -> str:
+        """The state in words: valid, untrusted signer, broken, none, unknown."""
         return STATE_LABELS[self.state]
 
 

@@ -36,11 +36,10 @@ def write_reservation(data: bytes, fmt: str, policy: RightsPolicy) -> tuple[byte
             f"not written ({fmt}: XMP cannot be edited without rewriting the container; the C2PA manifest "
             "and the HTTP headers carry the reservation)"
         )
-    properties = xmp_properties(policy)
-    merged = xmp.merge_properties(containers.read_xmp(data, fmt), PLUS, properties)
     try:
+        merged = xmp.merge_properties(containers.read_xmp(data, fmt), PLUS, xmp_properties(policy))
         data = containers.write_xmp(data, fmt, merged)
-    except UnsupportedImageError as exc:
+    except UnsupportedImageError as exc:  # BigTIFF, a packet too big for one JPEG segment
         return data, f"not written ({exc.message})"
     line = f"plus:DataMining = {policy.plus_data_mining}"
     if policy.constraints:

@@ -185,3 +185,11 @@ def test_exiftool_reads_and_validates_every_format(tmp_path: Path) -> None:
         warnings = [line for line in validate.stdout.splitlines() if line.startswith("Warning")]
         # Pillow's own TIFFs lack X/YResolution; nothing else may be wrong.
         assert all("Resolution" in line for line in warnings), (fmt, warnings)
+
+
+def test_a_jpeg_packet_too_big_for_one_segment_is_reported_not_written() -> None:
+    filler = xmp.merge_properties(ARTIST_XMP, NS["dc"], {"description": "x" * 64_900})
+    source = image_bytes("JPEG", xmp=filler)
+    out, info = apply(source, "JPEG", RightsPolicy())
+    assert out == source and info["written"] == []
+    assert info["xmp"].startswith("not written (the XMP packet is")
