@@ -222,7 +222,7 @@ def _load_model(spec: ModelSpec, source: Source, cls: str, diffusers: Any) -> An
             spec,
             source,
             model_class.from_pretrained,
-            torch_dtype=torch.float32,
+            dtype=torch.float32,
             # Without accelerate diffusers would log a warning and fall back to this anyway.
             low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None,
         )
