@@ -119,6 +119,7 @@ class Processor:
         data = self._get(event.bucket, event.key, identity)
         if metadata.get(MARKER_KEY) == MARKER_VALUE:
             return self._already_cloaked(route, event, data, source, identity, output, output_url)
+        log.info("cloaking s3://%s/%s (%d bytes, %s)", event.bucket, event.key, size, identity.etag)
         try:
             result = self.client.cloak(
                 data, artist_id=metadata.get(route.artist_metadata) or None, progress=progress, **route.cloak_options()

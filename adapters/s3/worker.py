@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY_S = 900
 MAX_POLL_BACKOFF_S = 30.0
+RELEASE_WAIT_S = 10.0
 
 
 class Released(Exception):
@@ -62,6 +63,7 @@ class WorkerStats:
     retried: int = 0
     released: int = 0
     dead_lettered: int = 0
+    receive_counts: Counter[int] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     recent: deque[Outcome] = field(default_factory=lambda: deque(maxlen=1000))
 
@@ -146,6 +148,12 @@ class Worker:
             leftover = list(self._inflight.values())
         for job in leftover:
             self._release(job)
+        # A released cloak stops at its next step; wait for that, as a process must not exit while a
+        # thread is inside torch (it aborts). A backend without progress callbacks is not waited for.
+        deadline = time.monotonic() + RELEASE_WAIT_S
+        with self._changed:
+            while self._inflight and time.monotonic() < deadline:
+                self._changed.wait(timeout=0.2)
         for _ in range(self.worker.concurrency):
             self._jobs.put(None)
         log.info("stopped (%d released)", len(leftover))
@@ -180,6 +188,7 @@ class Worker:
             receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
         )
         self.stats.received += 1
+        self.stats.receive_counts[job.receive_count] += 1
         if self.stopping:  # received during shutdown: hand it straight back
             self._release(job)
             return
