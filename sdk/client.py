@@ -1,110 +1,104 @@
 """One client for backend code, whether the cloak runs in-process or on a stylecloak Serve cluster.
 
     >>> from stylecloak import Client
-    >>> with Client() as client:                       # doctest: +SKIP
+    >>> with Client() as client:                                    # doctest: +SKIP
     ...     result = client.cloak(upload_bytes, artist_id="ada")
+    ...     job = client.submit(huge_upload, artist_id="ada")       # async job: status, result, cancel
 
-Backends: ``local`` (the in-process :class:`~stylecloak.engine.cloaker.Cloaker`, the default) and
-``http`` (a Serve endpoint). Both return the same :class:`~stylecloak.result.CloakResult` and raise
-only :mod:`stylecloak.errors` exceptions.
+    >>> async with AsyncClient(endpoint="http://cloak:8000", token="…") as client:  # doctest: +SKIP
+    ...     result = await client.cloak(upload_bytes, artist_id="ada")
+
+Backends, chosen by ``settings.backend`` (``STYLECLOAK_BACKEND``): ``local`` (the in-process
+:class:`~stylecloak.engine.cloaker.Cloaker`, the default) and ``http`` (a Serve endpoint:
+``STYLECLOAK_ENDPOINT``, ``STYLECLOAK_TOKEN``, ``STYLECLOAK_TIMEOUT_S``, ``STYLECLOAK_RETRIES``;
+giving ``endpoint=`` alone picks it). Both return the same :class:`~stylecloak.result.CloakResult`
+and raise only :mod:`stylecloak.errors` exceptions. :class:`Client` and :class:`AsyncClient` are
+twins over :class:`BaseClient`, which holds everything but the I/O.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, TypeAlias
 
+from stylecloak.backend import AsyncBackend, AsyncLocalBackend, ClientStats, CloakCall, LocalBackend, SyncBackend
 from stylecloak.errors import ConfigurationError
 from stylecloak.images import ImageInput
+from stylecloak.jobs import AsyncJob, Job, ProgressCallback
 from stylecloak.result import CloakResult
 from stylecloak.settings import Settings, get_settings
 
-Progress = Any  # Callable[[int, int], None]; kept loose so this module never imports the engine
+Progress: TypeAlias = ProgressCallback
+
+# Remote backends live in their own modules, imported only when chosen: (blocking, awaitable).
+REMOTE_BACKENDS = {
+    "http": ("stylecloak.http_backend:HttpBackend", "stylecloak.http_backend:AsyncHttpBackend"),
+}
+
+__all__ = ["AsyncClient", "BaseClient", "Client", "ClientStats", "LocalBackend"]
 
 
-class Backend(Protocol):
-    def cloak(
-        self,
-        image: ImageInput,
-        *,
-        artist_id: str | None,
-        intensity: str | None,
-        quality: str | None,
-        target_style: str | None,
-        progress: Progress | None,
-        options: dict[str, Any],
-    ) -> CloakResult: ...
-
-    def close(self) -> None: ...
-
-
-class LocalBackend:
-    """Runs the engine in this process (needs the ``engine`` extra). Models load on first use."""
-
-    def __init__(self, settings: Settings, cloaker: Any = None) -> None:
-        self.settings = settings
-        self._cloaker = cloaker
-
-    @property
-    def cloaker(self) -> Any:
-        if self._cloaker is None:
-            from stylecloak.engine.cloaker import default_cloaker
-
-            self._cloaker = default_cloaker(self.settings)
-        return self._cloaker
-
-    def cloak(
-        self,
-        image: ImageInput,
-        *,
-        artist_id: str | None,
-        intensity: str | None,
-        quality: str | None,
-        target_style: str | None,
-        progress: Progress | None,
-        options: dict[str, Any],
-    ) -> CloakResult:
-        result: CloakResult = self.cloaker.cloak(
-            image,
-            artist_id=artist_id,
-            intensity=intensity,
-            quality=quality,
-            target_style=target_style,
-            progress=progress,
-            **options,
-        )
-        return result
-
-    def close(self) -> None:
-        pass
-
-
-# Backends other than local live in their own modules, imported only when chosen.
-REMOTE_BACKENDS = {"http": "stylecloak.http_backend:HttpBackend"}
-
-
-def make_backend(settings: Settings, cloaker: Any = None) -> Backend:
-    if settings.backend == "local":
-        return LocalBackend(settings, cloaker)
-    target = REMOTE_BACKENDS.get(settings.backend)
-    if target is None:
-        raise ConfigurationError(f"unknown backend {settings.backend!r}")
-    if not settings.endpoint:
-        raise ConfigurationError(f"the {settings.backend} backend needs STYLECLOAK_ENDPOINT (or endpoint=...)")
+def _load(target: str) -> Any:
     module, _, name = target.partition(":")
-    backend: Backend = getattr(importlib.import_module(module), name)(settings)
-    return backend
+    return getattr(importlib.import_module(module), name)
 
 
-class Client:
-    """Cloak images through the configured backend. Use as a context manager, or call :meth:`close`."""
+class BaseClient:
+    """Settings and argument handling shared by :class:`Client` and :class:`AsyncClient`; no I/O."""
 
-    def __init__(self, settings: Settings | None = None, *, cloaker: Any = None, **overrides: Any) -> None:
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
         base = settings or get_settings()
         if overrides.get("endpoint") and "backend" not in overrides:
             overrides["backend"] = "http"
         self.settings = base.replace(**overrides) if overrides else base
-        self.backend = make_backend(self.settings, cloaker)
+        if self.settings.backend != "local":
+            if self.settings.backend not in REMOTE_BACKENDS:
+                raise ConfigurationError(f"unknown backend {self.settings.backend!r}")
+            if not self.settings.endpoint:
+                raise ConfigurationError(
+                    f"the {self.settings.backend} backend needs STYLECLOAK_ENDPOINT (or endpoint=...)"
+                )
+
+    def _remote_backend(self, index: int, transport: Any) -> Any:
+        backend_class = _load(REMOTE_BACKENDS[self.settings.backend][index])
+        return backend_class(self.settings, transport=transport)
+
+    @staticmethod
+    def _call(
+        artist_id: str | None,
+        intensity: str | None,
+        quality: str | None,
+        target_style: str | None,
+        options: dict[str, Any],
+    ) -> CloakCall:
+        return CloakCall(artist_id, intensity, quality, target_style, options)
+
+    def _as_job(self, remote: bool, progress: ProgressCallback | None) -> bool:
+        # A remote sync call cannot report progress; with a callback it runs as a job and is polled.
+        return remote and progress is not None
+
+
+class Client(BaseClient):
+    """Cloak images through the configured backend. Use as a context manager, or call :meth:`close`.
+
+    ``transport``: an ``httpx`` transport for the http backend (tests, proxies); ``overrides`` are
+    :class:`~stylecloak.settings.Settings` fields (``endpoint=``, ``token=``, ``retries=`` …).
+    """
+
+    def __init__(
+        self, settings: Settings | None = None, *, cloaker: Any = None, transport: Any = None, **overrides: Any
+    ) -> None:
+        super().__init__(settings, **overrides)
+        self.backend: SyncBackend = (
+            LocalBackend(self.settings, cloaker)
+            if self.settings.backend == "local"
+            else self._remote_backend(0, transport)
+        )
+
+    @property
+    def stats(self) -> ClientStats:
+        return self.backend.stats
 
     def cloak(
         self,
@@ -117,15 +111,34 @@ class Client:
         progress: Progress | None = None,
         **options: Any,
     ) -> CloakResult:
-        return self.backend.cloak(
-            image,
-            artist_id=artist_id,
-            intensity=intensity,
-            quality=quality,
-            target_style=target_style,
-            progress=progress,
-            options=options,
-        )
+        """Cloak one image and wait for it. ``options``: ``steps``, ``seed``, ``force``, ``rights`` …"""
+        call = self._call(artist_id, intensity, quality, target_style, options)
+        if self._as_job(self.backend.remote, progress):
+            job = Job(self.backend, self.backend.submit(image, call).id)
+            try:
+                return job.result(timeout=self.settings.timeout_s, progress=progress)
+            except BaseException:
+                _cancel_quietly(job)
+                raise
+        return self.backend.cloak(image, call, progress)
+
+    def submit(
+        self,
+        image: ImageInput,
+        *,
+        artist_id: str | None = None,
+        intensity: str | None = None,
+        quality: str | None = None,
+        target_style: str | None = None,
+        **options: Any,
+    ) -> Job:
+        """Start an async job (for large images); follow it with the returned :class:`Job`."""
+        call = self._call(artist_id, intensity, quality, target_style, options)
+        return Job(self.backend, self.backend.submit(image, call).id)
+
+    def job(self, job_id: str) -> Job:
+        """A handle on a job submitted earlier (by this or, over http, any other client)."""
+        return Job(self.backend, job_id)
 
     def close(self) -> None:
         self.backend.close()
@@ -133,5 +146,92 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.close()
+
+
+class AsyncClient(BaseClient):
+    """:class:`Client` for asyncio code: the same methods, awaited. Use ``async with`` or :meth:`aclose`."""
+
+    def __init__(
+        self, settings: Settings | None = None, *, cloaker: Any = None, transport: Any = None, **overrides: Any
+    ) -> None:
+        super().__init__(settings, **overrides)
+        self.backend: AsyncBackend = (
+            AsyncLocalBackend(self.settings, cloaker)
+            if self.settings.backend == "local"
+            else self._remote_backend(1, transport)
+        )
+
+    @property
+    def stats(self) -> ClientStats:
+        return self.backend.stats
+
+    async def cloak(
+        self,
+        image: ImageInput,
+        *,
+        artist_id: str | None = None,
+        intensity: str | None = None,
+        quality: str | None = None,
+        target_style: str | None = None,
+        progress: Progress | None = None,
+        **options: Any,
+    ) -> CloakResult:
+        call = self._call(artist_id, intensity, quality, target_style, options)
+        if self._as_job(self.backend.remote, progress):
+            job = AsyncJob(self.backend, (await self.backend.submit(image, call)).id)
+            try:
+                return await job.result(timeout=self.settings.timeout_s, progress=progress)
+            except BaseException:
+                await _acancel_quietly(job)
+                raise
+        return await self.backend.cloak(image, call, progress)
+
+    async def submit(
+        self,
+        image: ImageInput,
+        *,
+        artist_id: str | None = None,
+        intensity: str | None = None,
+        quality: str | None = None,
+        target_style: str | None = None,
+        **options: Any,
+    ) -> AsyncJob:
+        call = self._call(artist_id, intensity, quality, target_style, options)
+        return AsyncJob(self.backend, (await self.backend.submit(image, call)).id)
+
+    def job(self, job_id: str) -> AsyncJob:
+        return AsyncJob(self.backend, job_id)
+
+    async def aclose(self) -> None:
+        await self.backend.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+def _cancel_quietly(job: Job) -> None:
+    # Nobody will fetch the result of a call that gave up; free the worker. Best effort only.
+    try:
+        status = job.status()
+        if not status.finished:
+            job.cancel()
+    except Exception:
+        pass
+
+
+async def _acancel_quietly(job: AsyncJob) -> None:
+    try:
+        status = await job.status()
+        if not status.finished:
+            await job.cancel()
+    except Exception:
+        pass

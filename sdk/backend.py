@@ -1,0 +1,166 @@
+"""What a client backend is, and the in-process one.
+
+A backend runs cloaks and async jobs for :class:`~stylecloak.client.Client` (blocking methods) or
+:class:`~stylecloak.client.AsyncClient` (awaitable ones). ``local`` is here; ``http`` lives in
+:mod:`stylecloak.http_backend`, imported only when chosen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from stylecloak.images import ImageInput, read_bytes
+from stylecloak.jobs import LocalJobRunner, ProgressCallback
+from stylecloak.result import CloakResult
+from stylecloak.settings import Settings
+from stylecloak.wire import CloakOptions, JobStatus
+
+
+@dataclass
+class ClientStats:
+    """What one client has sent: requests (retries included) and retries (0 for the local backend)."""
+
+    requests: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class CloakCall:
+    """One call's arguments, as the caller gave them."""
+
+    artist_id: str | None = None
+    intensity: str | None = None
+    quality: str | None = None
+    target_style: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``Cloaker.cloak`` (every option passes through: ``steps``, ``rights`` …)."""
+        return {
+            "artist_id": self.artist_id,
+            "intensity": self.intensity,
+            "quality": self.quality,
+            "target_style": self.target_style,
+            **self.options,
+        }
+
+    def remote(self) -> CloakOptions:
+        """The options a remote endpoint accepts; anything else is a ``ConfigurationError``."""
+        return CloakOptions.build(
+            artist_id=self.artist_id,
+            intensity=self.intensity,
+            quality=self.quality,
+            target_style=self.target_style,
+            **self.options,
+        )
+
+
+class SyncBackend(Protocol):
+    remote: bool
+    stats: ClientStats
+
+    def cloak(self, image: ImageInput, call: CloakCall, progress: ProgressCallback | None) -> CloakResult: ...
+    def submit(self, image: ImageInput, call: CloakCall) -> JobStatus: ...
+    def job_status(self, job_id: str) -> JobStatus: ...
+    def job_result(self, job_id: str) -> CloakResult: ...
+    def job_cancel(self, job_id: str) -> JobStatus: ...
+    def close(self) -> None: ...
+
+
+class AsyncBackend(Protocol):
+    remote: bool
+    stats: ClientStats
+
+    async def cloak(self, image: ImageInput, call: CloakCall, progress: ProgressCallback | None) -> CloakResult: ...
+    async def submit(self, image: ImageInput, call: CloakCall) -> JobStatus: ...
+    async def job_status(self, job_id: str) -> JobStatus: ...
+    async def job_result(self, job_id: str) -> CloakResult: ...
+    async def job_cancel(self, job_id: str) -> JobStatus: ...
+    async def close(self) -> None: ...
+
+
+class LocalBackend:
+    """Runs the engine in this process (needs the ``engine`` extra). Models load on first use."""
+
+    remote = False
+
+    def __init__(self, settings: Settings, cloaker: Any = None) -> None:
+        self.settings = settings
+        self._cloaker = cloaker
+        self.stats = ClientStats()
+        self.jobs = LocalJobRunner(self._run)
+
+    @property
+    def cloaker(self) -> Any:
+        if self._cloaker is None:
+            from stylecloak.engine.cloaker import default_cloaker
+
+            self._cloaker = default_cloaker(self.settings)
+        return self._cloaker
+
+    def _run(self, image: ImageInput, progress: ProgressCallback | None, kwargs: dict[str, Any]) -> CloakResult:
+        result: CloakResult = self.cloaker.cloak(image, progress=progress, **kwargs)
+        return result
+
+    def cloak(self, image: ImageInput, call: CloakCall, progress: ProgressCallback | None) -> CloakResult:
+        self.stats.requests += 1
+        return self._run(image, progress, call.engine_kwargs())
+
+    def submit(self, image: ImageInput, call: CloakCall) -> JobStatus:
+        self.stats.requests += 1
+        if not isinstance(image, (str, bytes)) and hasattr(image, "read"):
+            # The caller may close its file before the job starts.
+            image = read_bytes(image, self.settings.max_bytes)
+        return self.jobs.submit(image, call.engine_kwargs())
+
+    def job_status(self, job_id: str) -> JobStatus:
+        return self.jobs.status(job_id)
+
+    def job_result(self, job_id: str) -> CloakResult:
+        return self.jobs.result(job_id)
+
+    def job_cancel(self, job_id: str) -> JobStatus:
+        return self.jobs.cancel(job_id)
+
+    def close(self) -> None:
+        self.jobs.close()
+
+
+class AsyncLocalBackend:
+    """The local backend, awaitable: cloaks run in a worker thread, so the event loop stays free."""
+
+    remote = False
+
+    def __init__(self, settings: Settings, cloaker: Any = None) -> None:
+        self.backend = LocalBackend(settings, cloaker)
+        self.stats = self.backend.stats
+
+    @property
+    def cloaker(self) -> Any:
+        return self.backend.cloaker
+
+    async def _call(self, function: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(function, *args)
+
+    async def cloak(self, image: ImageInput, call: CloakCall, progress: ProgressCallback | None) -> CloakResult:
+        result: CloakResult = await self._call(self.backend.cloak, image, call, progress)
+        return result
+
+    async def submit(self, image: ImageInput, call: CloakCall) -> JobStatus:
+        status: JobStatus = await self._call(self.backend.submit, image, call)
+        return status
+
+    async def job_status(self, job_id: str) -> JobStatus:
+        return self.backend.job_status(job_id)  # in memory: no need for a thread
+
+    async def job_result(self, job_id: str) -> CloakResult:
+        return self.backend.job_result(job_id)
+
+    async def job_cancel(self, job_id: str) -> JobStatus:
+        return self.backend.job_cancel(job_id)
+
+    async def close(self) -> None:
+        await self._call(self.backend.close)
