@@ -124,7 +124,7 @@ def create_api(gateway: Gateway) -> FastAPI:
         return response
 
     async def handle_invalid(request: Request, exc: Exception) -> Response:
-        errors = getattr(exc, "errors", lambda: [])()
+        errors: list[dict[str, Any]] = getattr(exc, "errors", list)()
         where = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in errors)
         return error_response(ConfigurationError(f"invalid request: {where or exc}"))
 

@@ -45,8 +45,9 @@ class CloakWorker:
         config = AppConfig.model_validate(config)
         self.metrics = RayMetrics()
         self.core = WorkerCore(config, metrics=self.metrics)
-        self.cloak_batch.set_max_batch_size(config.worker.max_batch_size)
-        self.cloak_batch.set_batch_wait_timeout_s(config.worker.batch_wait_timeout_s)
+        # @serve.batch's sizes are fixed at class definition; the config's are set per replica here.
+        self.cloak_batch.set_max_batch_size(config.worker.max_batch_size)  # type: ignore[attr-defined]
+        self.cloak_batch.set_batch_wait_timeout_s(config.worker.batch_wait_timeout_s)  # type: ignore[attr-defined]
         self.waiting = 0
 
     async def run(self, item: WorkItem) -> Outcome:
@@ -69,7 +70,7 @@ class CloakWorker:
 class RayDispatcher:
     """Sends work items to the ``CloakWorker`` deployment and translates Ray's failures."""
 
-    def __init__(self, worker: DeploymentHandle) -> None:
+    def __init__(self, worker: DeploymentHandle[Any]) -> None:
         self.worker = worker
 
     async def __call__(self, item: WorkItem, timeout: float) -> Outcome:
@@ -78,10 +79,10 @@ class RayDispatcher:
             outcome: Outcome = await asyncio.wait_for(_awaited(response), timeout)
             return outcome
         except TimeoutError as exc:
-            response.cancel()
+            response.cancel()  # type: ignore[no-untyped-call]
             raise RemoteTimeoutError(f"the cloak took longer than {timeout:.0f}s") from exc
         except asyncio.CancelledError:
-            response.cancel()
+            response.cancel()  # type: ignore[no-untyped-call]
             raise
         except BackPressureError as exc:
             raise OverloadedError("every worker queue is full; retry later", detail=str(exc)) from exc
@@ -103,7 +104,7 @@ async def _awaited(response: Any) -> Any:
 @serve.deployment(name="Ingress")
 @serve.ingress()
 class Ingress:
-    def __init__(self, worker: DeploymentHandle, config: AppConfig | dict[str, Any]) -> None:
+    def __init__(self, worker: DeploymentHandle[Any], config: AppConfig | dict[str, Any]) -> None:
         config = AppConfig.model_validate(config)
         self.gateway = Gateway(config, RayDispatcher(worker), metrics=RayMetrics())
 
@@ -139,5 +140,5 @@ def run_app(app: Any, *, name: str = "stylecloak", route_prefix: str = "/", time
 def build_app(args: AppConfig | dict[str, Any] | None = None) -> Any:
     """The application for ``args`` (an :class:`AppConfig` or its mapping; None: the defaults)."""
     config = AppConfig.model_validate(args or {})
-    worker = CloakWorker.options(**config.worker.deployment_options()).bind(config)
-    return Ingress.options(**config.ingress.deployment_options()).bind(worker, config)
+    worker = CloakWorker.options(**config.worker.deployment_options()).bind(config)  # type: ignore[attr-defined]
+    return Ingress.options(**config.ingress.deployment_options()).bind(worker, config)  # type: ignore[attr-defined]

@@ -277,10 +277,6 @@ class Gateway:
         if not status.finished:
             self.board.fail(job_id, error)
 
-    async def close(self) -> None:
-        for task in list(self._driving.values()):
-            task.cancel()
-
 
 def rights_headers(rights: dict[str, Any]) -> dict[str, str]:
     """``X-Robots-Tag`` / TDMRep headers for a response delivering an image cloaked with ``rights``."""

@@ -145,7 +145,7 @@ class JobBoard:
         total = int(progress.get("total", 0))
         return JobStatus(
             id=job_id,
-            state=state,  # type: ignore[arg-type]
+            state=state,  # type: ignore[arg-type]  # a JobState, checked by pydantic
             done=total if state == "succeeded" else int(progress.get("done", 0)),
             total=total,
             attempts=attempts,
