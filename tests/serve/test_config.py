@@ -77,3 +77,11 @@ def test_token_auth(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigurationError):
         TokenAuth(tokens_file=tmp_path / "missing")
     TokenAuth(anonymous=True).check(None)
+
+
+def test_cli_prints_the_cluster_config(capsys: pytest.CaptureFixture[str]) -> None:
+    from stylecloak.cli import main as cli
+
+    assert cli(["serve", "--print-config"]) == 0
+    assert capsys.readouterr().out == render_yaml(cluster_config())
+    assert cli(["serve", "--replicas", "0"]) == 1  # a typed error, printed, before Ray is started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import time
@@ -14,7 +15,7 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
 from stylecloak import is_cloaked  # noqa: E402
-from stylecloak.client import Client  # noqa: E402
+from stylecloak.client import AsyncClient, Client  # noqa: E402
 from stylecloak.errors import (  # noqa: E402
     AlreadyCloakedError,
     ConfigurationError,
@@ -215,3 +216,19 @@ def test_openapi_documents_the_v1_api(local_server: LocalServer) -> None:
     assert {"steps", "artist_id", "rights"} <= {p["name"] for p in cloak["parameters"]}
     assert "HTTPBearer" in json.dumps(document["components"]["securitySchemes"])
     assert set(document["paths"]["/v1/jobs/{job_id}"]) == {"get", "delete"}
+
+
+def test_async_client_over_http(local_server: LocalServer) -> None:
+    async def main() -> tuple[int, list[tuple[int, int]], str]:
+        seen: list[tuple[int, int]] = []
+        async with AsyncClient(endpoint=local_server.url, token=TOKEN, retries=0) as remote:
+            result = await remote.cloak(encoded(painting(seed=60)), steps=2)
+            followed = await remote.cloak(
+                encoded(painting(seed=61)), steps=5, progress=lambda d, t: seen.append((d, t))
+            )
+            job = await remote.submit(encoded(painting(seed=62)), steps=3000)
+            cancelled = await job.cancel()
+            return result.report.steps + followed.report.steps, seen, cancelled.state
+
+    steps, seen, state = asyncio.run(main())
+    assert steps == 7 and seen[-1] == (5, 5) and state == "cancelled"
