@@ -1,0 +1,210 @@
+"""Pure ASGI middleware: every image part of a covered multipart request is cloaked before the app reads it.
+
+    app = StylecloakASGI(app, policy=UploadPolicy(fields=("artwork",)))      # any ASGI app
+    app.add_middleware(StylecloakASGI, policy=...)                         # Starlette / FastAPI
+
+It wraps ``receive`` rather than using Starlette's ``BaseHTTPMiddleware``, whose body handling is
+fragile. Requests that are not covered multipart uploads reach the app with ``receive`` untouched.
+For a covered upload the whole body is read (see :mod:`stylecloak.middleware.rewrite`), the images
+are cloaked in a worker thread, and the app receives the rewritten body with a corrected
+``content-length`` header, plus ``scope["stylecloak"]``: the outcome of each image.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from stylecloak.errors import StylecloakError
+from stylecloak.middleware.core import (
+    HEADER,
+    Outcome,
+    UploadProtector,
+    UploadTooLargeError,
+    rights_headers,
+    summary_header,
+)
+from stylecloak.middleware.multipart import boundary_of
+from stylecloak.middleware.policy import OPT_OUT_HEADER, UploadPolicy
+from stylecloak.middleware.responses import error_response
+from stylecloak.middleware.rewrite import BodyRewrite
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SCOPE_KEY = "stylecloak"
+_OPT_OUT = OPT_OUT_HEADER.lower().encode()
+_TRUE = {b"1", b"true", b"yes", b"on"}
+
+
+def scope_user(scope: Scope) -> str | None:
+    """The default artist id: an authenticated ``scope["user"]`` (Starlette's AuthenticationMiddleware)."""
+    user = scope.get("user")
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    for attribute in ("identity", "username", "display_name"):
+        try:
+            value = getattr(user, attribute, None)
+        except NotImplementedError:
+            continue
+        if value:
+            return str(value)
+    return None
+
+
+def header(scope: Scope, name: bytes) -> bytes:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value)
+    return b""
+
+
+async def run_blocking(function: Callable[[], Any]) -> Any:
+    """Run a blocking call off the event loop (anyio's thread pool when present, as Starlette uses)."""
+    try:
+        import anyio.to_thread
+    except ImportError:
+        return await asyncio.to_thread(function)
+    return await anyio.to_thread.run_sync(function)
+
+
+class StylecloakASGI:
+    """Wrap an ASGI application. ``artist_id`` (called with the scope) overrides the policy's."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        policy: UploadPolicy | None = None,
+        client: Any = None,
+        protector: UploadProtector | None = None,
+        artist_id: Callable[[Scope], str | None] | None = None,
+    ) -> None:
+        self.app = app
+        self.protector = protector or UploadProtector(policy, client=client)
+        self.policy = self.protector.policy
+        self.artist_id = artist_id or self.policy.artist_id or scope_user
+        self._methods = frozenset(self.policy.methods)
+        self._rights: list[tuple[bytes, bytes]] | None = None
+
+    @property
+    def image_headers(self) -> list[tuple[bytes, bytes]]:
+        if self._rights is None:
+            pairs = rights_headers(self.protector.rights) if self.policy.rights_headers else []
+            self._rights = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
+        return self._rights
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope.get("method", "GET")
+        if (
+            method in self._methods
+            and header(scope, b"content-type")[:19].lower() == b"multipart/form-data"
+            and self.policy.covers(method, scope.get("path", ""))
+        ):
+            await self._upload(scope, receive, send)
+            return
+        if not self.policy.rights_headers:
+            await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, self._headers(send, []))
+
+    async def _upload(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rewrite: BodyRewrite | None = None
+        try:
+            boundary = boundary_of(header(scope, b"content-type").decode("latin-1"))
+            assert boundary is not None
+            declared = header(scope, b"content-length")
+            if declared.isdigit() and int(declared) > self.policy.max_body_bytes:
+                raise UploadTooLargeError(
+                    f"the request body is {int(declared)} bytes; the limit is {self.policy.max_body_bytes}"
+                )
+            rewrite = BodyRewrite(boundary, self.protector)
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    rewrite.close()
+                    return
+                rewrite.feed(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            rewrite.finish()
+            artist = self.artist_id(scope) if rewrite.images else None
+            opted_out = header(scope, _OPT_OUT).lower() in _TRUE
+            outcomes: list[Outcome] = await run_blocking(
+                functools.partial(rewrite.protect_all, artist_id=artist, opted_out=opted_out)
+            )
+        except StylecloakError as exc:
+            if rewrite is not None:
+                rewrite.close()
+            await self._refuse(scope, send, exc)
+            return
+        except BaseException:
+            if rewrite is not None:
+                rewrite.close()
+            raise
+        inner = dict(scope)
+        length = str(rewrite.content_length()).encode()
+        inner["headers"] = [
+            (key, value) for key, value in scope.get("headers", ()) if key.lower() != b"content-length"
+        ] + [(b"content-length", length)]
+        inner[SCOPE_KEY] = outcomes
+        summary = summary_header(outcomes)
+        extra = [(HEADER.lower().encode(), summary.encode("latin-1"))] if summary else []
+        try:
+            await self.app(inner, _replay(rewrite, receive), self._headers(send, extra))
+        finally:
+            rewrite.close()
+
+    async def _refuse(self, scope: Scope, send: Send, exc: StylecloakError) -> None:
+        accept = header(scope, b"accept").decode("latin-1")
+        refusal = error_response(exc, accept, retry_after_s=self.policy.retry_after_s)
+        headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in refusal.headers]
+        await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
+        await send({"type": "http.response.body", "body": refusal.body})
+
+    def _headers(self, send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+        image_headers = self.image_headers
+
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                headers.extend(extra)
+                if image_headers and _is_image(headers):
+                    present = {bytes(name).lower() for name, _ in headers}
+                    headers.extend(pair for pair in image_headers if pair[0] not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return wrapped
+
+
+def _is_image(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if bytes(name).lower() == b"content-type":
+            return bytes(value)[:6].lower() == b"image/"
+    return False
+
+
+def _replay(rewrite: BodyRewrite, receive: Receive) -> Receive:
+    """A ``receive`` that yields the rewritten body, then defers to the real one (disconnects)."""
+    chunks = (chunk for chunk in rewrite.chunks() if chunk)
+    upcoming = next(chunks, None)
+    started = False
+
+    async def replay() -> Message:
+        nonlocal upcoming, started
+        if started and upcoming is None:
+            return await receive()
+        started = True
+        body, upcoming = upcoming or b"", next(chunks, None)
+        return {"type": "http.request", "body": body, "more_body": upcoming is not None}
+
+    return replay

@@ -1,0 +1,183 @@
+"""WSGI middleware: every image part of a covered multipart request is cloaked before the app reads it.
+
+    app.wsgi_app = StylecloakWSGI(app.wsgi_app, policy=UploadPolicy(fields=("artwork",)))
+
+Requests that are not covered multipart uploads go straight to the application, their ``wsgi.input``
+untouched. For a covered upload the app receives the rewritten body (see
+:mod:`stylecloak.middleware.rewrite`) with its new ``CONTENT_LENGTH``, plus
+``environ["stylecloak.uploads"]`` (the :class:`~stylecloak.middleware.core.Outcome` of each image)
+and ``environ["stylecloak.original_content_length"]``; the response carries ``X-Stylecloak``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from stylecloak.errors import StylecloakError
+from stylecloak.middleware.core import (
+    HEADER,
+    MalformedUploadError,
+    UploadProtector,
+    UploadTooLargeError,
+    rights_headers,
+    summary_header,
+)
+from stylecloak.middleware.multipart import boundary_of
+from stylecloak.middleware.policy import OPT_OUT_HEADER, UploadPolicy
+from stylecloak.middleware.responses import error_response
+from stylecloak.middleware.rewrite import CHUNK, BodyRewrite
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+UPLOADS_KEY = "stylecloak.uploads"
+ORIGINAL_LENGTH_KEY = "stylecloak.original_content_length"
+_OPT_OUT_KEY = "HTTP_" + OPT_OUT_HEADER.upper().replace("-", "_")
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def remote_user(environ: Environ) -> str | None:
+    """The default artist id: the authenticated user the server put in ``REMOTE_USER``."""
+    user = environ.get("REMOTE_USER")
+    return str(user) if user else None
+
+
+class StylecloakWSGI:
+    """Wrap a WSGI application. ``artist_id`` (called with the environ) overrides the policy's."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        policy: UploadPolicy | None = None,
+        client: Any = None,
+        protector: UploadProtector | None = None,
+        artist_id: Callable[[Environ], str | None] | None = None,
+    ) -> None:
+        self.app = app
+        self.protector = protector or UploadProtector(policy, client=client)
+        self.policy = self.protector.policy
+        self.artist_id = artist_id or self.policy.artist_id or remote_user
+        self._methods = frozenset(self.policy.methods)
+        self._rights: list[tuple[str, str]] | None = None
+
+    @property
+    def image_headers(self) -> list[tuple[str, str]]:
+        """Rights headers for image responses (X-Robots-Tag, TDMRep), computed once."""
+        if self._rights is None:
+            self._rights = rights_headers(self.protector.rights) if self.policy.rights_headers else []
+        return self._rights
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if (
+            method in self._methods
+            and environ.get("CONTENT_TYPE", "")[:19].lower() == "multipart/form-data"
+            and self.policy.covers(method, environ.get("PATH_INFO", ""))
+        ):
+            return self._upload(environ, start_response)
+        if not self.policy.rights_headers:
+            return self.app(environ, start_response)
+        return self.app(environ, self._headers(start_response, []))
+
+    def _upload(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        rewrite: BodyRewrite | None = None
+        try:
+            boundary = boundary_of(environ.get("CONTENT_TYPE", ""))
+            assert boundary is not None
+            rewrite = BodyRewrite(boundary, self.protector)
+            for chunk in _body(environ, self.policy.max_body_bytes):
+                rewrite.feed(chunk)
+            rewrite.finish()
+            opted_out = environ.get(_OPT_OUT_KEY, "").lower() in _TRUE
+            artist = self.artist_id(environ) if rewrite.images else None
+            outcomes = rewrite.protect_all(artist_id=artist, opted_out=opted_out)
+        except StylecloakError as exc:
+            if rewrite is not None:
+                rewrite.close()
+            refusal = error_response(exc, environ.get("HTTP_ACCEPT", ""), retry_after_s=self.policy.retry_after_s)
+            start_response(refusal.status_line, refusal.headers)
+            return [refusal.body]
+        except BaseException:
+            if rewrite is not None:
+                rewrite.close()
+            raise
+        environ = dict(environ)
+        environ[ORIGINAL_LENGTH_KEY] = rewrite.received
+        environ["CONTENT_LENGTH"] = str(rewrite.content_length())
+        environ["wsgi.input"] = rewrite.stream()
+        environ.pop("wsgi.input_terminated", None)
+        environ[UPLOADS_KEY] = outcomes
+        summary = summary_header(outcomes)
+        extra = [(HEADER, summary)] if summary else []
+        try:
+            result = self.app(environ, self._headers(start_response, extra))
+        except BaseException:
+            rewrite.close()
+            raise
+        return _Closing(result, rewrite.close)
+
+    def _headers(self, start_response: StartResponse, extra: list[tuple[str, str]]) -> StartResponse:
+        image_headers = self.image_headers
+
+        def wrapped(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if extra:
+                headers = [*headers, *extra]
+            if image_headers and _is_image(headers):
+                present = {name.lower() for name, _ in headers}
+                headers = [*headers, *(pair for pair in image_headers if pair[0].lower() not in present)]
+            return start_response(status, headers, exc_info)
+
+        return wrapped
+
+
+def _is_image(headers: list[tuple[str, str]]) -> bool:
+    for name, value in headers:
+        if name.lower() == "content-type":
+            return value[:6].lower() == "image/"
+    return False
+
+
+def _body(environ: Environ, limit: int) -> Iterator[bytes]:
+    """The request body in chunks, refusing one declared over ``limit`` before reading it."""
+    stream = environ["wsgi.input"]
+    declared = environ.get("CONTENT_LENGTH") or ""
+    if not declared.strip():
+        if not environ.get("wsgi.input_terminated"):
+            raise MalformedUploadError("a multipart upload needs a Content-Length")
+        while chunk := stream.read(CHUNK):
+            yield chunk
+        return
+    try:
+        remaining = int(declared)
+    except ValueError as exc:
+        raise MalformedUploadError(f"invalid Content-Length {declared!r}") from exc
+    if remaining > limit:
+        raise UploadTooLargeError(f"the request body is {remaining} bytes; the limit is {limit}")
+    while remaining > 0:
+        chunk = stream.read(min(CHUNK, remaining))
+        if not chunk:
+            raise MalformedUploadError("the request body ended before its Content-Length")
+        remaining -= len(chunk)
+        yield chunk
+
+
+class _Closing:
+    """The app's response iterable, plus a clean-up that runs when the server closes it."""
+
+    def __init__(self, result: Iterable[bytes], cleanup: Callable[[], None]) -> None:
+        self._result = result
+        self._cleanup = cleanup
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._result)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._cleanup()
