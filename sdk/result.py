@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,9 @@ class CloakResult:
     content_type: str
     format: str
     report: CloakReport
+    # The optimiser's per-step record (stylecloak.engine.optimize.Trace) when made in-process; not sent
+    # over the wire, used by the evaluation's plots.
+    trace: Any = field(default=None, compare=False, repr=False)
 
     @property
     def size(self) -> tuple[int, int]:

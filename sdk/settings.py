@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     working_resolution: int = Field(
         default=DEFAULT_WORKING_RESOLUTION, ge=64, description="Short side (px) at which the cloak is computed."
     )
+    style_transfer: Literal["latent", "img2img"] = Field(
+        default="latent",
+        description="Ω: latent (AdaIN to the style's latent statistics, CPU) or img2img (a diffusers pipeline).",
+    )
     render_cap: int = Field(
         default=1024,
         ge=64,

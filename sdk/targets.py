@@ -109,7 +109,8 @@ def open_store(spec: str) -> TargetStore:
     return JsonFileTargetStore(spec) if spec else MemoryTargetStore()
 
 
-def _seed(key: str) -> int:
+def seed_of(key: str) -> int:
+    """A stable 64-bit seed from a string (an artist id)."""
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
 
 
@@ -123,7 +124,7 @@ def choose(artist: np.ndarray, styles: Mapping[str, np.ndarray], seed_key: str) 
     band = [i for i, d in enumerate(distances) if low <= d <= high]
     if not band:  # a tiny catalogue: take the style nearest the band's middle
         band = [int(np.argmin(np.abs(distances - (low + high) / 2)))]
-    pick = band[int(np.random.default_rng(_seed(seed_key)).integers(0, len(band)))]
+    pick = band[int(np.random.default_rng(seed_of(seed_key)).integers(0, len(band)))]
     ranks = distances.argsort().argsort()
     percentile = 100.0 * ranks[pick] / max(len(names) - 1, 1)
     reason = (

@@ -1,7 +1,9 @@
 """The in-process cloak: decode → choose the target → optimise δ → write back → measure.
 
 A :class:`Cloaker` loads its models once and is safe to share between threads (cloaks run one at a
-time: each already uses every core). :func:`cloak` uses a process-wide default Cloaker.
+time: each already uses every core). :meth:`Cloaker.cloak_many` optimises images that share a working
+grid together, in one batch; :meth:`Cloaker.cloak` is a batch of one. :func:`cloak` uses a
+process-wide default Cloaker.
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ from stylecloak._version import __version__
 from stylecloak.engine import budget as budgets
 from stylecloak.engine import device, metrics, preview, transforms
 from stylecloak.engine.geometry import Grid, to_array, to_tensor
-from stylecloak.engine.optimize import Goal, Objective, Outcome, Progress, features, optimise
+from stylecloak.engine.optimize import Goal, Objective, Progress, optimise
 from stylecloak.engine.style_transfer import LatentStats, StyleStatsCache, adain
+from stylecloak.engine.targeting import Prepared, Term, latent_goals, parse_extractors, rendition_goals
 from stylecloak.errors import AlreadyCloakedError, ConfigurationError, StylecloakError
 from stylecloak.images import DecodedImage, ImageInput
 from stylecloak.models import extractors
 from stylecloak.result import CloakReport, CloakResult
 from stylecloak.settings import Settings, get_settings
-from stylecloak.styles import Catalogue
+from stylecloak.styles import TEXT_STYLES, Catalogue
 from torch import Tensor
 
 log = logging.getLogger(__name__)
@@ -40,14 +43,12 @@ SSIM_MAX_PIXELS = 4_000_000
 
 
 @dataclass(frozen=True, slots=True)
-class Prepared:
-    """An image decoded and placed on its grids, with its clean latents."""
-
-    decoded: DecodedImage
-    grid: Grid
-    x_full: Tensor
-    x_render: Tensor
-    z_clean: Tensor
+class _Job:
+    index: int
+    prepared: Prepared
+    choice: targets.TargetChoice
+    rendition: np.ndarray | None  # Ω = image/img2img: the full-size rendition in the target style
+    transfer: str  # which Ω made the target: latent, img2img or image
 
 
 class Cloaker:
@@ -62,12 +63,22 @@ class Cloaker:
     ) -> None:
         self.settings = settings or get_settings()
         self.compute = device.resolve(self.settings)
-        self.extractor = extractors.load(self.settings.extractor, self.settings, self.compute)
+        self.terms: list[Term] = []
+        for name, weight in parse_extractors(self.settings.extractor):
+            extractor = extractors.load(name, self.settings, self.compute)
+            self.terms.append(Term(extractor, weight, StyleStatsCache(extractor, self.settings.cache_dir)))
+        self.extractor = self.terms[0].extractor  # the primary Φ: target choice, previews
+        self.style_stats = self.terms[0].stats
+        self.multiple = max(term.extractor.multiple for term in self.terms)
         self.catalogue = catalogue or Catalogue(references=self.settings.style_images)
         self.store = target_store if target_store is not None else targets.open_store(self.settings.target_store)
-        self.style_stats = StyleStatsCache(self.extractor, self.settings.cache_dir)
         self.budget = budgets.load(self.settings.budget, self.settings, self.compute)
+        self._renderer: Any = None
         self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return "+".join(term.extractor.name for term in self.terms)
 
     # ------------------------------------------------------------------ steps, public for reuse
 
@@ -80,7 +91,7 @@ class Cloaker:
             budget_kind=self.budget.kind,
             working_resolution=self.settings.working_resolution,
             seed=self.settings.seed,
-            extractor=self.extractor.name,
+            extractor=self.settings.extractor,
             robustness=self.settings.robustness,
             render_cap=self.settings.render_cap,
             overrides=overrides,
@@ -92,9 +103,10 @@ class Cloaker:
 
     @torch.no_grad()
     def prepare(self, decoded: DecodedImage, params: presets.CloakParams) -> Prepared:
-        grid = Grid.plan(decoded.size, params.working_resolution, self.extractor.multiple, params.render_cap)
+        grid = Grid.plan(decoded.size, params.working_resolution, self.multiple, params.render_cap)
         x_full = to_tensor(decoded.rgb, self.compute.device)
-        z_clean = self.extractor.encode(grid.to_working(x_full))
+        working = grid.to_working(x_full)
+        z_clean = tuple(term.extractor.encode(working) for term in self.terms)
         return Prepared(decoded, grid, x_full, grid.to_render(x_full), z_clean)
 
     def style_vectors(self) -> dict[str, np.ndarray]:
@@ -104,19 +116,28 @@ class Cloaker:
         self, z_clean: Tensor, *, artist_id: str | None, target_style: str | None, image_sha256: str
     ) -> targets.TargetChoice:
         """Explicit style, else the artist's stored one, else the percentile rule (then stored)."""
+        text = self.settings.style_transfer == "img2img"
+        known = {s.name for s in TEXT_STYLES} if text else set(self.catalogue.names())
         if target_style:
-            self.catalogue.get(target_style)
+            if target_style not in known:
+                if text:
+                    raise ConfigurationError(f"{target_style!r} is not a text style; see `stylecloak styles list`")
+                self.catalogue.get(target_style)  # raises UnknownStyleError with the list
             return targets.TargetChoice(target_style, "explicit target style")
         if artist_id:
             stored = self.store.get(artist_id)
-            if stored is not None and stored.style in self.catalogue:
+            if stored is not None and stored.style in known:
                 return targets.TargetChoice(stored.style, f"stored for artist {artist_id!r}", stored.percentile)
             if stored is not None:
-                log.warning(
-                    "artist %r's stored style %r is gone from the catalogue; choosing again", artist_id, stored.style
-                )
-        artist = LatentStats.of(z_clean).vector()
-        choice = targets.choose(artist, self.style_vectors(), artist_id or f"image:{image_sha256}")
+                log.warning("artist %r's stored style %r is unknown here; choosing again", artist_id, stored.style)
+        seed_key = artist_id or f"image:{image_sha256}"
+        if text:
+            # Text styles have no picture, hence no centroid without a rendition per style: seeded choice.
+            names = sorted(known)
+            pick = names[int(np.random.default_rng(targets.seed_of(seed_key)).integers(0, len(names)))]
+            choice = targets.TargetChoice(pick, f"text style chosen from {len(names)}, seeded")
+        else:
+            choice = targets.choose(LatentStats.of(z_clean).vector(), self.style_vectors(), seed_key)
         if artist_id:
             self.store.put(artist_id, targets.record(choice, self.extractor.name))
             choice = targets.TargetChoice(
@@ -125,23 +146,19 @@ class Cloaker:
         return choice
 
     def target_latent(self, z_clean: Tensor, style: str) -> Tensor:
+        """Ω = latent under the primary extractor (previews, evaluation)."""
         return adain(z_clean, self.style_stats.get(self.catalogue.get(style)))
-
-    def latent_goal(self, prepared: Prepared, style: str) -> Goal:
-        """Ω = latent: targets are AdaIN of the (transformed) original's latents to the style."""
-        stats = self.style_stats.get(self.catalogue.get(style))
-        rng = np.random.default_rng(0)
-
-        def target_for(transform: transforms.Transform | None) -> Tensor:
-            if transform is None:
-                return adain(prepared.z_clean, stats)
-            seen = transform(prepared.x_render, rng)
-            return adain(features(self.extractor, seen, prepared.grid), stats)
-
-        return Goal(self.extractor, target_for)
 
     def output_quality(self, decoded: DecodedImage) -> int:
         return encoding.output_quality(decoded, self.settings.jpeg_quality, self.settings.min_jpeg_quality)
+
+    def renderer(self) -> Any:
+        """The img2img renderer (the paper's Ω), built on first use."""
+        if self._renderer is None:
+            from stylecloak.engine.img2img import Img2ImgRenderer
+
+            self._renderer = Img2ImgRenderer(settings=self.settings, compute=self.compute)
+        return self._renderer
 
     # ------------------------------------------------------------------ the whole cloak
 
@@ -153,6 +170,7 @@ class Cloaker:
         intensity: str | None = None,
         quality: str | None = None,
         target_style: str | None = None,
+        target_image: ImageInput | np.ndarray | None = None,
         progress: Progress | None = None,
         force: bool = False,
         rights: Any = None,
@@ -160,53 +178,196 @@ class Cloaker:
     ) -> CloakResult:
         """Cloak one image; returns the same format with the marker, and a report.
 
-        ``rights``: a :class:`stylecloak.rights.RightsPolicy` whose machine-readable "do not train"
-        signals are written into the output after the cloak (off when None).
+        ``target_image``: a rendition of this artwork in the target style (Ω = image), instead of the
+        configured style transfer. ``rights``: a :class:`stylecloak.rights.RightsPolicy` whose "do
+        not train" signals are written into the output after the cloak (off when None).
         ``overrides`` set any :class:`~stylecloak.presets.CloakParams` number (``steps``, ``linf``,
-        ``budget_p``, ``alpha``, ``lr``, ``seed``, ``working_resolution``).
+        ``budget_p``, ``alpha``, ``lr``, ``seed``, ``working_resolution``, ``robustness``).
         """
-        started = time.perf_counter()
+        result = self.cloak_many(
+            [image],
+            artist_ids=[artist_id],
+            target_styles=[target_style],
+            target_images=[target_image],
+            intensity=intensity,
+            quality=quality,
+            progress=progress,
+            force=force,
+            rights=rights,
+            **overrides,
+        )[0]
+        if isinstance(result, StylecloakError):
+            raise result
+        return result
+
+    def cloak_many(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        artist_ids: Sequence[str | None] | None = None,
+        target_styles: Sequence[str | None] | None = None,
+        target_images: Sequence[ImageInput | np.ndarray | None] | None = None,
+        intensity: str | None = None,
+        quality: str | None = None,
+        progress: Progress | None = None,
+        force: bool = False,
+        rights: Any = None,
+        max_batch: int = 8,
+        **overrides: Any,
+    ) -> list[CloakResult | StylecloakError]:
+        """Cloak several images: one result or typed error per image, in order (a bad image fails alone).
+
+        Images that share a working grid are optimised together in batches of up to ``max_batch``
+        (one forward and backward pass for all; each keeps its own target and budget); others are
+        bucketed by grid. ``progress(done, total)`` counts optimisation steps over all batches.
+        """
+        count = len(images)
+        artists = list(artist_ids) if artist_ids is not None else [None] * count
+        styles = list(target_styles) if target_styles is not None else [None] * count
+        givens = list(target_images) if target_images is not None else [None] * count
+        if not (len(artists) == len(styles) == len(givens) == count):
+            raise ConfigurationError("artist_ids, target_styles and target_images must match images in length")
+        params = self.params(intensity=intensity, quality=quality, **overrides)
+        results: list[CloakResult | StylecloakError | None] = [None] * count
+        with self._lock:
+            jobs: list[_Job] = []
+            for index, image in enumerate(images):
+                try:
+                    jobs.append(self._job(index, image, artists[index], styles[index], givens[index], params, force))
+                except StylecloakError as exc:
+                    results[index] = exc
+            buckets: dict[tuple[Any, ...], list[_Job]] = {}
+            for job in jobs:
+                grid = job.prepared.grid
+                buckets.setdefault((grid.render, grid.scaled, grid.padded), []).append(job)
+            batches = [group[i : i + max_batch] for group in buckets.values() for i in range(0, len(group), max_batch)]
+            for number, batch in enumerate(batches):
+
+                def step(done: int, total: int, number: int = number) -> None:
+                    if progress is not None:
+                        progress(number * total + done, len(batches) * total)
+
+                for job, result in zip(batch, self._run(batch, params, rights, step), strict=True):
+                    results[job.index] = result
+        return [r if r is not None else StylecloakError("internal error: image was not processed") for r in results]
+
+    def _job(
+        self,
+        index: int,
+        image: ImageInput,
+        artist_id: str | None,
+        target_style: str | None,
+        target_image: ImageInput | np.ndarray | None,
+        params: presets.CloakParams,
+        force: bool,
+    ) -> _Job:
         decoded = self.decode(image)
         existing = marker.from_metadata(decoded.metadata.xmp, decoded.metadata.comment)
         if existing is not None and not force:
             raise AlreadyCloakedError(
                 f"the image is already cloaked (stylecloak {existing.version}, settings {existing.settings_hash})"
             )
-        params = self.params(intensity=intensity, quality=quality, **overrides)
-        with self._lock:
-            prepared = self.prepare(decoded, params)
-            choice = self.choose_target(
-                prepared.z_clean, artist_id=artist_id, target_style=target_style, image_sha256=decoded.sha256
-            )
-            target = self.target_latent(prepared.z_clean, choice.style)
-            quality_out = self.output_quality(decoded)
-            outcome = optimise(
-                prepared.x_render,
-                prepared.grid,
-                [self.latent_goal(prepared, choice.style)],
-                self.budget,
-                Objective(params.steps, params.lr, params.alpha, params.budget_p, params.linf),
-                profile=transforms.profile(params.robustness, decoded.format, quality_out),
-                gray=[decoded.gray],
-                seed=params.seed,
-                progress=progress,
-            )
-            data, out_rgb = self._write(prepared, outcome, params, choice.style, quality_out)
-            rights_info = None
-            if rights is not None:
-                # Metadata only, after the pixels are final; signing (C2PA) must be the last step.
-                from stylecloak.rights import apply as apply_rights
+        prepared = self.prepare(decoded, params)
+        if target_image is not None:
+            from stylecloak.engine.img2img import GivenRendition
 
-                data, rights_info = apply_rights(data, decoded.format, rights)
-            measured = self.measure(prepared, data, target)
+            rendition = GivenRendition(target_image, settings=self.settings).render(decoded.rgb)
+            choice = targets.TargetChoice(target_style or "given", "rendition given by the caller")
+            return _Job(index, prepared, choice, rendition, "image")
+        choice = self.choose_target(
+            prepared.z_clean[0], artist_id=artist_id, target_style=target_style, image_sha256=decoded.sha256
+        )
+        if self.settings.style_transfer == "img2img":
+            style = next(s for s in TEXT_STYLES if s.name == choice.style)
+            return _Job(index, prepared, choice, self.renderer().render(decoded.rgb, style), "img2img")
+        return _Job(index, prepared, choice, None, "latent")
+
+    def _goals(self, batch: Sequence[_Job]) -> list[Goal]:
+        prepared = [job.prepared for job in batch]
+        renditions = [job.rendition for job in batch]
+        if all(r is None for r in renditions):
+            return latent_goals(self.terms, prepared, [self.catalogue.get(job.choice.style) for job in batch])
+        if any(r is None for r in renditions):
+            raise ConfigurationError("a batch cannot mix latent and rendition targets")
+        return rendition_goals(self.terms, prepared, [r for r in renditions if r is not None])
+
+    def _run(
+        self, batch: Sequence[_Job], params: presets.CloakParams, rights: Any, progress: Progress
+    ) -> list[CloakResult | StylecloakError]:
+        started = time.perf_counter()
+        first = batch[0].prepared
+        formats = {(job.prepared.decoded.format, self.output_quality(job.prepared.decoded)) for job in batch}
+        # Same-grid images can differ in output codec; the profile follows the first, and each image's
+        # own codec is still in its report's measured shift.
+        fmt, quality_out = sorted(formats)[0]
+        goals = self._goals(batch)
+        outcome = optimise(
+            torch.cat([job.prepared.x_render for job in batch]),
+            first.grid,
+            goals,
+            self.budget,
+            Objective(params.steps, params.lr, params.alpha, params.budget_p, params.linf),
+            profile=transforms.profile(params.robustness, fmt, quality_out),
+            gray=[job.prepared.decoded.gray for job in batch],
+            seed=params.seed,
+            progress=progress,
+        )
+        with torch.no_grad():
+            clean_targets = [goal.target_for(None) for goal in goals]
+        results: list[CloakResult | StylecloakError] = []
+        for row, job in enumerate(batch):
+            try:
+                targets_row = [t[row : row + 1] for t in clean_targets]
+                result = self._finish(job, outcome.delta[row : row + 1], targets_row, params, rights, started)
+                results.append(result)
+            except StylecloakError as exc:
+                results.append(exc)
+        return [
+            CloakResult(r.data, r.content_type, r.format, r.report, trace=outcome.trace)
+            if isinstance(r, CloakResult)
+            else r
+            for r in results
+        ]
+
+    def _finish(
+        self,
+        job: _Job,
+        delta: Tensor,
+        target_latents: list[Tensor],
+        params: presets.CloakParams,
+        rights: Any,
+        started: float,
+    ) -> CloakResult:
+        prepared = job.prepared
+        decoded = prepared.decoded
+        delta_full = prepared.grid.delta_to(delta, prepared.grid.full)
+        out_rgb = to_array((prepared.x_full + delta_full).clamp(0, 1))
+        mark = marker.Marker(__version__, params.settings_hash(), job.choice.style)
+        data = encoding.encode(
+            decoded,
+            out_rgb,
+            quality=self.output_quality(decoded),
+            xmp_updates={marker.NAMESPACE: mark.xmp_properties()},
+            gif_comment=mark.gif_comment(),
+        )
+        rights_info = None
+        if rights is not None:
+            # Metadata only, after the pixels are final; signing (C2PA) must be the last step.
+            from stylecloak.rights import apply as apply_rights
+
+            data, rights_info = apply_rights(data, decoded.format, rights)
+        measured = self.measure(prepared, data, target_latents)
         seconds = time.perf_counter() - started
+        shifts = measured["shifts"]
+        weights = [term.weight for term in self.terms]
         report = CloakReport(
             version=__version__,
-            extractor=self.extractor.name,
+            extractor=self.name,
             device=self.compute.label,
             dtype=self.compute.dtype_label,
-            target_style=choice.style,
-            target_reason=choice.reason,
+            target_style=job.choice.style,
+            target_reason=job.choice.reason,
+            style_transfer=job.transfer,
             intensity=params.intensity,
             quality=params.quality,
             budget_kind=params.budget_kind,
@@ -215,8 +376,8 @@ class Cloaker:
             linf=params.linf,
             steps=params.steps,
             seconds=round(seconds, 3),
-            latent_shift=measured["shift"],
-            shifts={self.extractor.name: measured["shift"]},
+            latent_shift=round(sum(w * s for w, s in zip(weights, shifts.values(), strict=True)) / sum(weights), 4),
+            shifts=shifts,
             ssim=measured["ssim"],
             psnr=measured["psnr"],
             max_abs_change=float(np.abs(out_rgb - decoded.rgb).max()),
@@ -229,81 +390,24 @@ class Cloaker:
         log.info(
             "cloaked %dx%d → %s, shift %.3f, ssim %.3f, %.1fs",
             *decoded.size,
-            choice.style,
+            job.choice.style,
             report.latent_shift,
             report.ssim,
             seconds,
         )
         return CloakResult(data=data, content_type=decoded.content_type, format=decoded.format, report=report)
 
-    def cloak_many(
-        self,
-        images: Sequence[ImageInput],
-        *,
-        artist_ids: Sequence[str | None] | None = None,
-        target_styles: Sequence[str | None] | None = None,
-        intensity: str | None = None,
-        quality: str | None = None,
-        progress: Progress | None = None,
-        rights: Any = None,
-        **overrides: Any,
-    ) -> list[CloakResult | StylecloakError]:
-        """Cloak several images; one result or typed error per image, in order (a bad image fails alone).
-
-        ``progress(done, total)`` counts optimisation steps over the whole batch.
-        """
-        count = len(images)
-        artists = list(artist_ids) if artist_ids is not None else [None] * count
-        styles = list(target_styles) if target_styles is not None else [None] * count
-        if len(artists) != count or len(styles) != count:
-            raise ConfigurationError("artist_ids and target_styles must match images in length")
-        results: list[CloakResult | StylecloakError] = []
-        for index, image in enumerate(images):
-
-            def step(done: int, total: int, index: int = index) -> None:
-                if progress is not None:
-                    progress(index * total + done, count * total)
-
-            try:
-                results.append(
-                    self.cloak(
-                        image,
-                        artist_id=artists[index],
-                        target_style=styles[index],
-                        intensity=intensity,
-                        quality=quality,
-                        progress=step,
-                        rights=rights,
-                        **overrides,
-                    )
-                )
-            except StylecloakError as exc:
-                results.append(exc)
-        return results
-
-    def _write(
-        self, prepared: Prepared, outcome: Outcome, params: presets.CloakParams, style: str, quality: int
-    ) -> tuple[bytes, np.ndarray]:
-        delta_full = prepared.grid.delta_to(outcome.delta, prepared.grid.full)
-        out = to_array((prepared.x_full + delta_full).clamp(0, 1))
-        mark = marker.Marker(__version__, params.settings_hash(), style)
-        data = encoding.encode(
-            prepared.decoded,
-            out,
-            quality=quality,
-            xmp_updates={marker.NAMESPACE: mark.xmp_properties()},
-            gif_comment=mark.gif_comment(),
-        )
-        return data, out
-
     @torch.no_grad()
-    def measure(self, prepared: Prepared, data: bytes, target: Tensor) -> dict[str, float]:
-        """Shift, SSIM, PSNR and budget of the saved output, decoded back from ``data``."""
+    def measure(self, prepared: Prepared, data: bytes, target_latents: Sequence[Tensor]) -> dict[str, Any]:
+        """Shift per extractor, SSIM, PSNR and budget of the saved output, decoded back from ``data``."""
         saved = images.decode(data, max_pixels=1 << 62, max_bytes=1 << 62, min_side=1)
         x_saved = to_tensor(saved.rgb, self.compute.device)
-        z_saved = self.extractor.encode(prepared.grid.to_working(x_saved))
-        shift = float(metrics.latent_shift(z_saved, prepared.z_clean, target)[0])
         work_saved = prepared.grid.to_working(x_saved)
+        shifts = {}
+        for k, term in enumerate(self.terms):
+            z_saved = term.extractor.encode(work_saved)
+            shift = metrics.latent_shift(z_saved, prepared.z_clean[k], target_latents[k])
+            shifts[term.extractor.name] = round(float(shift[0]), 4)
         budget_value = float(self.budget.distance(work_saved, prepared.grid.to_working(prepared.x_full))[0])
         a, b = x_saved, prepared.x_full
         pixels = a.shape[-1] * a.shape[-2]
@@ -313,25 +417,26 @@ class Cloaker:
             a = F.interpolate(a, size=size, mode="area")
             b = F.interpolate(b, size=size, mode="area")
         return {
-            "shift": round(shift, 4),
+            "shifts": shifts,
             "ssim": round(float(metrics.ssim(a, b)[0]), 4),
             "psnr": round(metrics.psnr(x_saved, prepared.x_full), 2),
             "budget": round(budget_value, 4),
         }
 
-    def compare(self, original: ImageInput, result: CloakResult) -> Image.Image:
-        """A before/after sheet for ``result``: see :func:`stylecloak.engine.preview.compare`."""
+    def compare(self, original: ImageInput, cloaked: CloakResult | bytes, style: str | None = None) -> Image.Image:
+        """A before/after sheet: see :func:`stylecloak.engine.preview.compare`."""
+        if isinstance(cloaked, CloakResult):
+            style = style or cloaked.report.target_style
+            cloaked = cloaked.data
         decoded = images.decode(original, max_pixels=1 << 62, max_bytes=1 << 62, min_side=1)
         grid = Grid.plan(decoded.size, self.settings.working_resolution, self.extractor.multiple)
         with torch.no_grad():
             z_clean = self.extractor.encode(grid.to_working(to_tensor(decoded.rgb, self.compute.device)))
-        target = None
-        if result.report.target_style in self.catalogue:
-            target = self.target_latent(z_clean, result.report.target_style)
+        target = self.target_latent(z_clean, style) if style and style in self.catalogue else None
         return preview.compare(
             self.extractor,
             original,
-            result.data,
+            cloaked,
             working_resolution=self.settings.working_resolution,
             target=target,
         )

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from stylecloak.engine.budget import Budget
 from stylecloak.engine.geometry import Grid
 from stylecloak.engine.transforms import Transform, quantize
@@ -33,6 +34,7 @@ from torch import Tensor
 
 Progress = Callable[[int, int], None]
 QUANTIZE = Transform("quantize", quantize)
+COARSE = 4
 LINE_SEARCH_STEPS = 8
 
 
@@ -109,9 +111,15 @@ def optimise(
     profile: Sequence[Transform] = (),
     gray: Sequence[bool] | None = None,
     seed: int = 0,
+    coarse: int = COARSE,
     progress: Progress | None = None,
 ) -> Outcome:
-    """δ (on the working grid) for each image of ``x_render`` (N×3×H×W in [0, 1], render size)."""
+    """δ (on the working grid) for each image of ``x_render`` (N×3×H×W in [0, 1], render size).
+
+    δ = fine + upsample(coarse part at 1/``coarse`` size): the same set of perturbations, but the
+    coarse part's pooled gradient moves low frequencies faster, and those are what survive a
+    platform's downscaling and re-encoding. ``coarse=0`` optimises the fine part alone.
+    """
     n = x_render.shape[0]
     device = x_render.device
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -132,24 +140,43 @@ def optimise(
 
     x_work = grid.to_working(x_render)
 
+    height, width = shape[-2:]
+    low = torch.zeros((n, 3, -(-height // coarse), -(-width // coarse)), device=device) if coarse else None
+
+    def combined(fine: Tensor) -> Tensor:
+        if low is None:
+            return fine
+        up = F.interpolate(low, size=(height, width), mode="bilinear", align_corners=False)
+        return fine + up
+
     delta = project(delta).requires_grad_(True)
-    optimizer = torch.optim.Adam([delta], lr=objective.lr)
+    parameters = [delta] if low is None else [delta, low.requires_grad_(True)]
+    optimizer = torch.optim.Adam(parameters, lr=objective.lr)
     terms = _Terms(goals, x_render, grid)
+    # Each step draws one transformation that keeps the size and one that shrinks the image (when the
+    # profile has both): the shrinking ones run the extractor on fewer pixels, so the pair costs little
+    # more than one, and every step then pulls on both the full-size and the downscaled renditions.
     transforms = list(profile) or [QUANTIZE]
+    groups = [g for g in ([t for t in transforms if t.keeps_size], [t for t in transforms if not t.keeps_size]) if g]
     total_weight = sum(goal.weight for goal in goals)
     trace = Trace()
     steps = objective.steps
     for step in range(steps):
-        transform = transforms[int(rng.integers(0, len(transforms)))]
-        adversarial = rendered(delta)
-        seen = transform(adversarial, rng)
-        feature = torch.zeros(n, device=device)
-        for index, goal in enumerate(goals):
-            target, base = terms.get(index, transform, rng)
-            z = features(goal.extractor, seen, grid)
-            feature = feature + goal.weight * ((z - target) ** 2).flatten(1).sum(dim=1) / base
-        feature = feature / total_weight
-        distance = budget.distance((x_work + delta).clamp(0, 1), x_work)
+        drawn = [group[int(rng.integers(0, len(group)))] for group in groups]
+        total = combined(delta)
+        adversarial = rendered(total)
+        terms_per_transform = []
+        for transform in drawn:
+            seen = transform(adversarial, rng)
+            term = torch.zeros(n, device=device)
+            for index, goal in enumerate(goals):
+                target, base = terms.get(index, transform, rng)
+                z = features(goal.extractor, seen, grid)
+                term = term + goal.weight * ((z - target) ** 2).flatten(1).sum(dim=1) / base
+            terms_per_transform.append(term / total_weight)
+        feature = torch.stack(terms_per_transform).mean(dim=0)
+        transform = drawn[0]
+        distance = budget.distance((x_work + total).clamp(0, 1), x_work)
         loss = feature + objective.alpha * torch.relu(distance - objective.budget_p)
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()  # type: ignore[no-untyped-call]
@@ -158,13 +185,16 @@ def optimise(
         for group in optimizer.param_groups:
             group["lr"] = objective.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step + 1) / steps)))
         with torch.no_grad():
-            delta.copy_(project(delta))
-        trace.feature_loss.append(float(feature.detach().mean()))
+            # Project the sum; the fine part absorbs the correction, the coarse part keeps its course.
+            delta.copy_(project(combined(delta)) - (combined(delta) - delta))
+        trace.feature_loss.append(float(terms_per_transform[0].detach().mean()))
         trace.budget.append(float(distance.detach().mean()))
         trace.transform.append(transform.name)
         if progress is not None:
             progress(step + 1, steps)
-    final, scale = _enforce_budget(delta.detach(), x_work, budget, objective.budget_p)
+    with torch.no_grad():
+        final_delta = project(combined(delta.detach()))
+    final, scale = _enforce_budget(final_delta, x_work, budget, objective.budget_p)
     return Outcome(final, trace, scale)
 
 

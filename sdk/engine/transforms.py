@@ -108,6 +108,38 @@ def gaussian_blur(sigma: float) -> Transform:
     return Transform(f"blur{sigma:g}", apply)
 
 
+def scale_and_back(factor: float) -> Transform:
+    """Downscale by ``factor`` (antialiased) and upscale back to the original size (bicubic)."""
+
+    def apply(x: Tensor, _rng: np.random.Generator) -> Tensor:
+        height, width = x.shape[-2:]
+        small = (max(8, round(height * factor)), max(8, round(width * factor)))
+        down = F.interpolate(x, size=small, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+        return F.interpolate(down, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
+
+    return Transform(f"scale{factor:g}", apply)
+
+
+def _noise(x: Tensor, sigma: float, rng: np.random.Generator) -> Tensor:
+    noise = torch.from_numpy(rng.standard_normal(tuple(x.shape)).astype(np.float32)).to(x.device, x.dtype)
+    return (x + sigma * noise).clamp(0, 1)
+
+
+def gaussian_noise(sigma: float) -> Transform:
+    return Transform(f"noise{sigma:g}", lambda x, rng: _noise(x, sigma, rng), deterministic=False)
+
+
+def noisy_upscale(sigma: float = 0.05, factor: float = 0.5) -> Transform:
+    """A purification attack (after Hönig et al. 2024, with bicubic in place of a diffusion upscaler):
+    add noise, downscale, upscale back."""
+    back = scale_and_back(factor)
+
+    def apply(x: Tensor, rng: np.random.Generator) -> Tensor:
+        return back(_noise(x, sigma, rng), rng)
+
+    return Transform("noisy_upscale", apply, deterministic=False)
+
+
 def compose(*parts: Transform) -> Transform:
     """Apply ``parts`` in order (e.g. a resize, then the codec the platform serves it with)."""
 
@@ -156,11 +188,28 @@ for _t in (
     webp(90),
     gaussian_blur(0.5),
     gaussian_blur(1.0),
+    scale_and_back(0.5),
+    gaussian_noise(0.03),
+    noisy_upscale(),
     resize_width(1600),
     resize_width(1024),
     resize_width(400),
 ):
     register(_t)
+
+
+#: What `stylecloak eval` measures by default, in report order.
+EVAL_TRANSFORMS = (
+    "jpeg95",
+    "jpeg85",
+    "jpeg75",
+    "webp80",
+    "scale0.5",
+    "width400",
+    "blur1",
+    "noise0.03",
+    "noisy_upscale",
+)
 
 
 def output_profile(fmt: str, quality: int) -> list[Transform]:

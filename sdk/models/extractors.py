@@ -17,7 +17,7 @@ import torch
 from stylecloak.engine.device import Compute
 from stylecloak.errors import ConfigurationError, ModelCorruptError
 from stylecloak.models import taesd, weights
-from stylecloak.models.registry import ModelSpec, get_spec
+from stylecloak.models.registry import ModelSpec, resolve_spec
 from stylecloak.settings import Settings
 from torch import Tensor, nn
 
@@ -127,7 +127,7 @@ _lock = threading.Lock()
 
 def load(name: str, settings: Settings, compute: Compute) -> FeatureExtractor:
     """The extractor registered as ``name``, loaded once per process (per device and dtype)."""
-    spec = get_spec(name)
+    spec = resolve_spec(name)
     key = (name, f"{settings.models_dir}|{settings.cache_dir}", str(compute.device), compute.dtype_label)
     with _lock:
         cached = _cache.get(key)

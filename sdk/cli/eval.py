@@ -1,0 +1,114 @@
+"""``stylecloak eval IN...``: cloak (or take cloaked files) and measure protection, transfer and cost."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from stylecloak.cli._common import settings_from
+
+DEFAULT_JSON = Path("stylecloak-eval.json")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="Measure how much cloaks protect (latent shift under transformations) and what they cost.",
+        description=__doc__,
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="Original images.")
+    parser.add_argument("--cloaked", nargs="+", type=Path, help="Already-cloaked files, one per input (skip cloaking).")
+    parser.add_argument("--extractor", help="Attack extractor Φ the cloak is made and measured against.")
+    parser.add_argument(
+        "--against", nargs="+", default=[], metavar="EXTRACTOR", help="Other extractors for the transfer figure."
+    )
+    parser.add_argument("--transforms", nargs="+", metavar="NAME", help="Transformations to measure (registry names).")
+    parser.add_argument("--intensity", choices=["low", "default", "high"])
+    parser.add_argument("--quality", choices=["fast", "default", "slow"])
+    parser.add_argument("--robustness", help="Robustness profile to optimise against (output, platform).")
+    parser.add_argument("--target-style", help="Explicit target style.")
+    parser.add_argument("--artist", help="Artist id (the target style is chosen and kept per artist).")
+    parser.add_argument("--steps", type=int, help="Override the number of optimisation steps.")
+    parser.add_argument("--report", type=Path, help="Write a self-contained HTML report here.")
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="PATH",
+        help="Write every number as JSON (default path: the report's, with .json; else stylecloak-eval.json).",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stylecloak.engine import transforms
+    from stylecloak.engine.cloaker import Cloaker
+    from stylecloak.engine.evaluate import Evaluator
+
+    if args.cloaked and len(args.cloaked) != len(args.inputs):
+        print("stylecloak: --cloaked needs one file per input", file=sys.stderr)
+        return 2
+    settings = settings_from(args, extractor=args.extractor, robustness=args.robustness)
+    cloaker = Cloaker(settings)
+    evaluator = Evaluator(cloaker, transform_names=args.transforms or transforms.EVAL_TRANSFORMS, against=args.against)
+    options: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("intensity", args.intensity),
+            ("quality", args.quality),
+            ("artist_id", args.artist),
+            ("steps", args.steps),
+        )
+        if value is not None
+    }
+    evaluations = []
+    sheets = []
+    for index, source in enumerate(args.inputs):
+        cloaked = args.cloaked[index] if args.cloaked else None
+        evaluation, result = evaluator.evaluate(
+            source, cloaked=cloaked, target_style=args.target_style, name=str(source), **options
+        )
+        evaluations.append(evaluation)
+        if args.report:
+            shown = result if result is not None else Path(str(cloaked)).read_bytes()
+            sheets.append(cloaker.compare(source, shown, evaluation.target_style))
+        _print_summary(evaluation)
+    if args.report:
+        from stylecloak.engine.report_html import render
+
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(render(evaluations, sheets), encoding="utf-8")
+        print(f"report: {args.report}", file=sys.stderr)
+    if args.json is not None:
+        path = (
+            Path(args.json)
+            if isinstance(args.json, str)
+            else (args.report.with_suffix(".json") if args.report else DEFAULT_JSON)
+        )
+        payload = {"images": [e.model_dump(mode="json") for e in evaluations], "mean": _means(evaluations)}
+        path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        print(f"json: {path}", file=sys.stderr)
+    return 0
+
+
+def _means(evaluations: list[Any]) -> dict[str, float]:
+    names = list(evaluations[0].protection)
+    means = {name: round(sum(e.protection[name] for e in evaluations) / len(evaluations), 4) for name in names}
+    means["ssim"] = round(sum(e.imperceptibility.ssim for e in evaluations) / len(evaluations), 4)
+    costs = [e.cost.seconds for e in evaluations if e.cost is not None]
+    if costs:
+        means["seconds"] = round(sum(costs) / len(costs), 2)
+    return means
+
+
+def _print_summary(evaluation: Any) -> None:
+    shifts = ", ".join(f"{name} {value:.3f}" for name, value in evaluation.protection.items())
+    print(f"{evaluation.input}: target {evaluation.target_style}; shift {shifts}; SSIM "
+          f"{evaluation.imperceptibility.ssim:.3f}")  # fmt: skip
+    if evaluation.transfer:
+        transfer = ", ".join(f"{k} {'—' if v is None else f'{v:.3f}'}" for k, v in evaluation.transfer.items())
+        print(f"  transfer: {transfer}")

@@ -1,0 +1,247 @@
+"""`stylecloak eval`: how much a cloak protects, and what it costs, in numbers.
+
+- **Protection**: the latent shift under the attack extractor Φ for the saved output, and after each
+  transformation a platform or an attacker applies. A transformation is applied to the original and
+  to the cloaked image identically (same noise draw), at full size, and the target is recomputed from
+  the transformed original: shift_T = 1 − ‖Φ(T(x̃)) − t_T‖ / ‖Φ(T(x)) − t_T‖, t_T = Ω(T(x)).
+- **Transfer**: the shift measured by other extractors Ψ, whose target is Ψ of the decoded target
+  rendition (Φ's decoder applied to t): does a cloak made against Φ also move Ψ?
+- **Imperceptibility**: PSNR, SSIM (full size), LPIPS where its weights are present, max pixel change.
+- **Cost**: wall seconds, steps, steps per second, peak memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from stylecloak import images, marker
+from stylecloak.engine import budget as budgets
+from stylecloak.engine import metrics, transforms
+from stylecloak.engine.cloaker import Cloaker
+from stylecloak.engine.geometry import Grid, resize, to_tensor
+from stylecloak.engine.style_transfer import adain
+from stylecloak.errors import ConfigurationError, ModelError
+from stylecloak.images import ImageInput
+from stylecloak.models import extractors
+from stylecloak.models.extractors import FeatureExtractor
+from stylecloak.result import CloakReport, CloakResult
+from torch import Tensor
+
+log = logging.getLogger(__name__)
+
+# Transformations are applied at full size up to this short side (larger images are first resized
+# to it, as art sites serve them), so evaluating a huge upload stays within memory.
+EVAL_MAX_SHORT_SIDE = 2048
+
+
+class Imperceptibility(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    psnr: float
+    ssim: float
+    lpips: float | None = Field(description="None where the LPIPS backbone weights are absent.")
+    max_abs_change: float
+
+
+class Cost(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    seconds: float
+    steps: int
+    steps_per_second: float
+    peak_memory_mb: float
+
+
+class Evaluation(BaseModel):
+    """Every number for one image."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input: str
+    size: tuple[int, int]
+    extractor: str
+    target_style: str
+    budget: str
+    protection: dict[str, float] = Field(description="Latent shift: 'clean' (the saved output), then per transform.")
+    transfer: dict[str, float | None] = Field(default_factory=dict, description="Clean shift per other extractor.")
+    imperceptibility: Imperceptibility
+    cost: Cost | None = Field(default=None, description="None when the cloak was made elsewhere (--cloaked).")
+    shift_by_step: list[float] = Field(default_factory=list, description="1 − sqrt(step loss), per optimisation step.")
+    transform_by_step: list[str] = Field(default_factory=list)
+    report: CloakReport | None = None
+
+
+def _peak_memory_mb() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def _bounded(x: Tensor) -> Tensor:
+    height, width = x.shape[-2:]
+    short = min(height, width)
+    if short <= EVAL_MAX_SHORT_SIDE:
+        return x
+    scale = EVAL_MAX_SHORT_SIDE / short
+    return resize(x, (round(width * scale), round(height * scale)))
+
+
+class Evaluator:
+    """Measures cloaks made by ``cloaker`` (or given as files) against Φ, transforms and other Ψ."""
+
+    def __init__(
+        self,
+        cloaker: Cloaker,
+        *,
+        transform_names: Sequence[str] = transforms.EVAL_TRANSFORMS,
+        against: Sequence[str] = (),
+        seed: int = 0,
+    ) -> None:
+        self.cloaker = cloaker
+        self.transforms = [transforms.get(name) for name in transform_names]
+        self.seed = seed
+        self.against: dict[str, FeatureExtractor | None] = {}
+        for name in against:
+            try:
+                self.against[name] = extractors.load(name, cloaker.settings, cloaker.compute)
+            except (ModelError, ConfigurationError) as exc:
+                log.warning("cannot load %s for the transfer measurement: %s", name, exc.message)
+                self.against[name] = None
+        self._lpips: budgets.Budget | None = None
+        if cloaker.budget.kind == "lpips":
+            self._lpips = cloaker.budget
+        else:
+            try:
+                self._lpips = budgets.lpips_budget(cloaker.settings.lpips_net, cloaker.settings, cloaker.compute)
+            except ModelError:
+                self._lpips = None
+
+    def evaluate(
+        self,
+        original: ImageInput,
+        *,
+        cloaked: ImageInput | None = None,
+        target_style: str | None = None,
+        name: str | None = None,
+        **cloak_options: Any,
+    ) -> tuple[Evaluation, CloakResult | None]:
+        """Cloak ``original`` (or take ``cloaked``) and measure it. Returns the numbers and the result."""
+        label = name or (str(original) if isinstance(original, (str, Path)) else "image")
+        result: CloakResult | None = None
+        started = time.perf_counter()
+        if cloaked is None:
+            result = self.cloaker.cloak(original, target_style=target_style, force=True, **cloak_options)
+            data = result.data
+            style = result.report.target_style
+        else:
+            data = images.read_bytes(cloaked)
+            found = marker.read_marker(data)
+            style = target_style or (found.style if found is not None else "")
+            if not style:
+                raise ConfigurationError("the cloaked image names no target style; pass --target-style")
+        seconds = time.perf_counter() - started
+        before = images.decode(original, max_pixels=1 << 62, max_bytes=1 << 62, min_side=1)
+        after = images.decode(data, max_pixels=1 << 62, max_bytes=1 << 62, min_side=1)
+        if before.size != after.size:
+            raise ConfigurationError(f"cloaked image is {after.size}, the original {before.size}")
+        x = _bounded(to_tensor(before.rgb, self.cloaker.compute.device))
+        x_cloaked = _bounded(to_tensor(after.rgb, self.cloaker.compute.device))
+        protection = self.protection(x, x_cloaked, style)
+        evaluation = Evaluation(
+            input=label,
+            size=before.size,
+            extractor=self.cloaker.extractor.name,
+            target_style=style,
+            budget=self.cloaker.budget.kind,
+            protection=protection,
+            transfer=self.transfer(x, x_cloaked, style),
+            imperceptibility=self.imperceptibility(before.rgb, after.rgb),
+            cost=self._cost(result, seconds),
+            shift_by_step=[round(1 - float(np.sqrt(max(v, 0.0))), 4) for v in result.trace.feature_loss]
+            if result is not None and result.trace is not None
+            else [],
+            transform_by_step=list(result.trace.transform) if result is not None and result.trace is not None else [],
+            report=result.report if result is not None else None,
+        )
+        return evaluation, result
+
+    @torch.no_grad()
+    def protection(self, x: Tensor, x_cloaked: Tensor, style: str) -> dict[str, float]:
+        """Latent shift, clean and after each transformation applied identically to both images."""
+        cloaker = self.cloaker
+        stats = cloaker.style_stats.get(cloaker.catalogue.get(style))
+        extractor = cloaker.extractor
+        grid = Grid.plan((x.shape[-1], x.shape[-2]), cloaker.settings.working_resolution, extractor.multiple)
+
+        def shift(original: Tensor, cloaked: Tensor) -> float:
+            z = extractor.encode(grid.working_of(original))
+            target = adain(z, stats)
+            z_cloaked = extractor.encode(grid.working_of(cloaked))
+            return round(float(metrics.latent_shift(z_cloaked, z, target)[0]), 4)
+
+        results = {"clean": shift(x, x_cloaked)}
+        for transform in self.transforms:
+            # The same generator state for both sides, so noise draws are identical.
+            seen = transform(x, np.random.default_rng(self.seed))
+            seen_cloaked = transform(x_cloaked, np.random.default_rng(self.seed))
+            results[transform.name] = shift(seen, seen_cloaked)
+        return results
+
+    @torch.no_grad()
+    def transfer(self, x: Tensor, x_cloaked: Tensor, style: str) -> dict[str, float | None]:
+        if not self.against:
+            return {}
+        cloaker = self.cloaker
+        phi = cloaker.extractor
+        grid = Grid.plan((x.shape[-1], x.shape[-2]), cloaker.settings.working_resolution, phi.multiple)
+        target = cloaker.target_latent(phi.encode(grid.to_working(x)), style)
+        rendition = phi.decode(target)
+        out: dict[str, float | None] = {}
+        for name, psi in self.against.items():
+            if psi is None or rendition is None:
+                out[name] = None
+                continue
+            other = Grid.plan((x.shape[-1], x.shape[-2]), cloaker.settings.working_resolution, psi.multiple)
+            rendition_full = grid.delta_to(rendition, (x.shape[-1], x.shape[-2])).clamp(0, 1)
+            t_psi = psi.encode(other.to_working(rendition_full))
+            z = psi.encode(other.to_working(x))
+            z_cloaked = psi.encode(other.to_working(x_cloaked))
+            out[name] = round(float(metrics.latent_shift(z_cloaked, z, t_psi)[0]), 4)
+        return out
+
+    @torch.no_grad()
+    def imperceptibility(self, before: np.ndarray, after: np.ndarray) -> Imperceptibility:
+        device = self.cloaker.compute.device
+        a, b = _bounded(to_tensor(before, device)), _bounded(to_tensor(after, device))
+        lpips_value = None
+        if self._lpips is not None:
+            grid = Grid.plan((a.shape[-1], a.shape[-2]), self.cloaker.settings.working_resolution)
+            lpips_value = round(float(self._lpips.distance(grid.to_working(b), grid.to_working(a))[0]), 4)
+        return Imperceptibility(
+            psnr=round(metrics.psnr(b, a), 2),
+            ssim=round(float(metrics.ssim(b, a)[0]), 4),
+            lpips=lpips_value,
+            max_abs_change=round(float(np.abs(after - before).max()), 4),
+        )
+
+    @staticmethod
+    def _cost(result: CloakResult | None, seconds: float) -> Cost | None:
+        if result is None:
+            return None
+        steps = result.report.steps
+        return Cost(
+            seconds=round(seconds, 2),
+            steps=steps,
+            steps_per_second=round(steps / seconds, 3) if seconds > 0 else 0.0,
+            peak_memory_mb=round(_peak_memory_mb(), 1),
+        )
