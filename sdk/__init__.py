@@ -29,10 +29,13 @@ from stylecloak.result import CloakReport, CloakResult
 from stylecloak.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from stylecloak.client import AsyncClient, Client
     from stylecloak.engine.cloaker import Cloaker, cloak
 
 # Names resolved on first use, so that importing the package never imports torch.
 _LAZY = {
+    "AsyncClient": "stylecloak.client",
+    "Client": "stylecloak.client",
     "Cloaker": "stylecloak.engine.cloaker",
     "cloak": "stylecloak.engine.cloaker",
 }
@@ -49,6 +52,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AlreadyCloakedError",
+    "AsyncClient",
+    "Client",
     "CloakReport",
     "CloakResult",
     "Cloaker",
