@@ -9,8 +9,9 @@ with an ``X-Stylecloak`` entry in ``file.headers``); :func:`outcomes` lists what
 comes from ``STYLECLOAK_*`` keys of ``app.config`` (same names as the policy's fields, e.g.
 ``STYLECLOAK_FIELDS``, ``STYLECLOAK_ON_FAILURE``), SDK settings from the environment or ``client=``.
 
-``MAX_CONTENT_LENGTH`` applies to the body as uploaded (413 before a byte is read); the rewritten
-body, which can be a little larger (cloaked JPEGs are saved at quality ≥ 90), is let through.
+``MAX_CONTENT_LENGTH`` (as configured when ``init_app`` runs) applies to the body as uploaded (413
+before a byte is read); the rewritten body, which can be a little larger (cloaked JPEGs are saved at
+quality ≥ 90), is let through.
 ``artist_id`` is called with ``flask.request`` inside a request context, so ``flask.session`` works.
 """
 
@@ -62,7 +63,8 @@ class Stylecloak:
         )
         app.wsgi_app = middleware  # type: ignore[method-assign]
         app.extensions[EXTENSION_KEY] = middleware
-        app.before_request(_allow_rewritten_body)
+        if limit is not None:  # set MAX_CONTENT_LENGTH before init_app for this to apply
+            app.before_request(_allow_rewritten_body)
         return middleware
 
 
@@ -84,10 +86,12 @@ def _in_request_context(
 
 
 def _allow_rewritten_body() -> None:
-    request = flask.request
+    request = flask.request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
     original = request.environ.get(ORIGINAL_LENGTH_KEY)
+    if original is None:  # not a body the middleware rewrote: nothing to do
+        return
     limit = request.max_content_length
-    if original is None or limit is None:
+    if limit is None:
         return
     # The upload was within the limit as sent; its cloaked rewrite is what Flask now reads.
     if original <= limit and (request.content_length or 0) > limit:

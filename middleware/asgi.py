@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from stylecloak.errors import StylecloakError
@@ -40,6 +40,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 SCOPE_KEY = "stylecloak"
 _OPT_OUT = OPT_OUT_HEADER.lower().encode()
 _TRUE = {b"1", b"true", b"yes", b"on"}
+# Image responses that get the rights headers: those to requests that fetch something.
+_SERVES_IMAGES = frozenset({"GET", "HEAD"})
 
 
 def scope_user(scope: Scope) -> str | None:
@@ -58,8 +60,9 @@ def scope_user(scope: Scope) -> str | None:
 
 
 def header(scope: Scope, name: bytes) -> bytes:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
+    """A request header by its lower-case name (ASGI servers lower-case header names)."""
+    for key, value in scope["headers"]:
+        if key == name:
             return bytes(value)
     return b""
 
@@ -90,31 +93,24 @@ class StylecloakASGI:
         self.policy = self.protector.policy
         self.artist_id = artist_id or self.policy.artist_id or scope_user
         self._methods = frozenset(self.policy.methods)
-        self._rights: list[tuple[bytes, bytes]] | None = None
-
-    @property
-    def image_headers(self) -> list[tuple[bytes, bytes]]:
-        if self._rights is None:
-            pairs = rights_headers(self.protector.rights) if self.policy.rights_headers else []
-            self._rights = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
-        return self._rights
+        pairs = rights_headers(self.protector.rights) if self.policy.rights_headers else []
+        #: Rights headers for image responses (X-Robots-Tag, TDMRep).
+        self.image_headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        method = scope.get("method", "GET")
-        if (
-            method in self._methods
-            and header(scope, b"content-type")[:19].lower() == b"multipart/form-data"
-            and self.policy.covers(method, scope.get("path", ""))
-        ):
-            await self._upload(scope, receive, send)
-            return
-        if not self.policy.rights_headers:
-            await self.app(scope, receive, send)
-            return
-        await self.app(scope, receive, self._headers(send, []))
+        # The common case (not an upload) is on every request's path: kept to a few lookups.
+        if scope["type"] == "http":
+            method = scope["method"]
+            if method in self._methods:
+                for key, value in scope["headers"]:
+                    if key == b"content-type":
+                        if value[:19].lower() == b"multipart/form-data" and self.policy.covers(method, scope["path"]):
+                            await self._upload(scope, receive, send)
+                            return
+                        break
+            elif self.image_headers and method in _SERVES_IMAGES:
+                send = _HeaderSend(send, [], self.image_headers)
+        await self.app(scope, receive, send)
 
     async def _upload(self, scope: Scope, receive: Receive, send: Send) -> None:
         rewrite: BodyRewrite | None = None
@@ -136,11 +132,13 @@ class StylecloakASGI:
                 if not message.get("more_body", False):
                     break
             rewrite.finish()
-            artist = self.artist_id(scope) if rewrite.images else None
-            opted_out = header(scope, _OPT_OUT).lower() in _TRUE
-            outcomes: list[Outcome] = await run_blocking(
-                functools.partial(rewrite.protect_all, artist_id=artist, opted_out=opted_out)
-            )
+            outcomes: list[Outcome] = []
+            if rewrite.images:  # the thread hop only when there is something to cloak
+                artist = self.artist_id(scope)
+                opted_out = header(scope, _OPT_OUT).lower() in _TRUE
+                outcomes = await run_blocking(
+                    functools.partial(rewrite.protect_all, artist_id=artist, opted_out=opted_out)
+                )
         except StylecloakError as exc:
             if rewrite is not None:
                 rewrite.close()
@@ -171,25 +169,38 @@ class StylecloakASGI:
         await send({"type": "http.response.body", "body": refusal.body})
 
     def _headers(self, send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
-        image_headers = self.image_headers
+        return _HeaderSend(send, extra, self.image_headers)
 
-        async def wrapped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                headers.extend(extra)
-                if image_headers and _is_image(headers):
+
+class _HeaderSend:
+    """``send`` with headers added to the response start: the upload summary, and the rights headers
+    when the response is an image. A plain callable returning ``send``'s own awaitable, so the
+    pass-through path costs no extra coroutine per message."""
+
+    __slots__ = ("extra", "image_headers", "send")
+
+    def __init__(self, send: Send, extra: list[tuple[bytes, bytes]], image_headers: list[tuple[bytes, bytes]]) -> None:
+        self.send = send
+        self.extra = extra
+        self.image_headers = image_headers
+
+    def __call__(self, message: Message) -> Awaitable[None]:
+        if message["type"] == "http.response.start":
+            original = message.get("headers", ())
+            image = bool(self.image_headers) and _is_image(original)
+            if self.extra or image:
+                headers = [*original, *self.extra]
+                if image:
                     present = {bytes(name).lower() for name, _ in headers}
-                    headers.extend(pair for pair in image_headers if pair[0] not in present)
+                    headers.extend(pair for pair in self.image_headers if pair[0] not in present)
                 message = {**message, "headers": headers}
-            await send(message)
-
-        return wrapped
+        return self.send(message)
 
 
-def _is_image(headers: list[tuple[bytes, bytes]]) -> bool:
+def _is_image(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     for name, value in headers:
-        if bytes(name).lower() == b"content-type":
-            return bytes(value)[:6].lower() == b"image/"
+        if name == b"content-type":  # ASGI response header names are lower-case
+            return bytes(value[:6]).lower() == b"image/"
     return False
 
 

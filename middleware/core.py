@@ -21,7 +21,7 @@ import threading
 import uuid
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -117,8 +117,10 @@ class DeferredUpload:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def summary_header(outcomes: Iterable[Outcome]) -> str | None:
+def summary_header(outcomes: Sequence[Outcome]) -> str | None:
     """The response's ``X-Stylecloak`` value: the least protected status first, then counts."""
+    if not outcomes:
+        return None
     counts: Counter[str] = Counter(outcome.status for outcome in outcomes if outcome.status != "ignored")
     if not counts:
         return None

@@ -113,12 +113,21 @@ class MultipartParser:
 
     def feed(self, chunk: bytes) -> Iterator[Event]:
         self._buffer += chunk
+        raw = bytearray()  # consecutive raw bytes leave as one event
         while True:
-            step = getattr(self, "_" + self._state)
-            events, progressed = step()
-            yield from events
+            events, progressed = getattr(self, "_" + self._state)()
+            for event in events:
+                if isinstance(event, Raw):
+                    raw += event.data
+                    continue
+                if raw:
+                    yield Raw(bytes(raw))
+                    raw.clear()
+                yield event
             if not progressed:
-                return
+                break
+        if raw:
+            yield Raw(bytes(raw))
 
     def close(self) -> Iterator[Event]:
         if self._state != "epilogue":
@@ -184,9 +193,12 @@ class MultipartParser:
             end = found + 4
         block = bytes(buffer[:end])
         del buffer[:end]
-        part = parse_headers(block)
         self._state = "body"
         self._held.clear()
+        if b"filename" not in block.lower():  # a plain field: passed on without parsing its headers
+            self._mode = "pass"
+            return [Raw(block)], True
+        part = parse_headers(block)
         if part.filename is not None and part.transfer_encoding not in _IDENTITY_ENCODINGS:
             # Frameworks decode such parts, so an image could slip past the sniffing as base64.
             raise MalformedUploadError(f"Content-Transfer-Encoding {part.transfer_encoding!r} is not accepted")

@@ -81,7 +81,11 @@ class UploadPolicy(BaseModel):
         default=True,
         description="True: write the default RightsPolicy's do-not-train signals; False: none; or a RightsPolicy.",
     )
-    rights_headers: bool = Field(default=True, description="Add the rights HTTP headers to image responses.")
+    rights_headers: bool = Field(
+        default=False,
+        description="Add the rights HTTP headers (X-Robots-Tag, TDMRep) to image responses to GET and HEAD, for "
+        "sites that serve images through the app rather than a CDN.",
+    )
     retry_after_s: int = Field(default=DEFAULT_RETRY_AFTER_S, ge=0)
 
     @field_validator("methods", "formats")

@@ -36,6 +36,8 @@ UPLOADS_KEY = "stylecloak.uploads"
 ORIGINAL_LENGTH_KEY = "stylecloak.original_content_length"
 _OPT_OUT_KEY = "HTTP_" + OPT_OUT_HEADER.upper().replace("-", "_")
 _TRUE = {"1", "true", "yes", "on"}
+# Image responses that get the rights headers: those to requests that fetch something.
+_SERVES_IMAGES = frozenset({"GET", "HEAD"})
 
 
 def remote_user(environ: Environ) -> str | None:
@@ -61,14 +63,8 @@ class StylecloakWSGI:
         self.policy = self.protector.policy
         self.artist_id = artist_id or self.policy.artist_id or remote_user
         self._methods = frozenset(self.policy.methods)
-        self._rights: list[tuple[str, str]] | None = None
-
-    @property
-    def image_headers(self) -> list[tuple[str, str]]:
-        """Rights headers for image responses (X-Robots-Tag, TDMRep), computed once."""
-        if self._rights is None:
-            self._rights = rights_headers(self.protector.rights) if self.policy.rights_headers else []
-        return self._rights
+        #: Rights headers for image responses (X-Robots-Tag, TDMRep).
+        self.image_headers = rights_headers(self.protector.rights) if self.policy.rights_headers else []
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -78,7 +74,7 @@ class StylecloakWSGI:
             and self.policy.covers(method, environ.get("PATH_INFO", ""))
         ):
             return self._upload(environ, start_response)
-        if not self.policy.rights_headers:
+        if not self.image_headers or method not in _SERVES_IMAGES:
             return self.app(environ, start_response)
         return self.app(environ, self._headers(start_response, []))
 

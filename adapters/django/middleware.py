@@ -37,6 +37,8 @@ current_artist: contextvars.ContextVar[str | None] = contextvars.ContextVar("sty
 
 View = TypeVar("View", bound=Callable[..., Any])
 _TRUE = {"1", "true", "yes", "on"}
+# Image responses that get the rights headers: those to requests that fetch something.
+_SERVES_IMAGES = frozenset({"GET", "HEAD"})
 
 
 def stylecloak_exempt(view: View) -> View:
@@ -70,30 +72,25 @@ class StylecloakMiddleware:
         self.policy = policy
         self.artist_id = policy.artist_id or user_pk
         self.error_template = error_template(settings)
-        self._image_headers: list[tuple[str, str]] | None = None
+        #: Rights headers for image responses (X-Robots-Tag, TDMRep).
+        self.image_headers = rights_headers(self.protector.rights) if policy.rights_headers else []
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        token = getattr(request, "_stylecloak_token", None)
-        if token is not None:
-            try:
-                current_artist.reset(token)
-            except ValueError:  # set in another context (ASGI): just clear it
-                current_artist.set(None)
-        outcomes: list[Outcome] = getattr(request, "stylecloak", [])
-        summary = summary_header(outcomes)
-        if summary and HEADER not in response:
-            response[HEADER] = summary
-        if self.policy.rights_headers and response.get("Content-Type", "").startswith("image/"):
+        outcomes: list[Outcome] | None = getattr(request, "stylecloak", None)
+        if outcomes is not None:
+            _forget_artist(request)
+            summary = summary_header(outcomes)
+            if summary and HEADER not in response:
+                response[HEADER] = summary
+        if (
+            self.image_headers
+            and request.method in _SERVES_IMAGES
+            and response.get("Content-Type", "").startswith("image/")
+        ):
             for name, value in self.image_headers:
                 response.setdefault(name, value)
         return response
-
-    @property
-    def image_headers(self) -> list[tuple[str, str]]:
-        if self._image_headers is None:
-            self._image_headers = rights_headers(self.protector.rights)
-        return self._image_headers
 
     def process_view(
         self, request: HttpRequest, view: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -105,6 +102,7 @@ class StylecloakMiddleware:
         try:
             request.stylecloak = self._protect(request)  # type: ignore[attr-defined]
         except StylecloakError as exc:
+            _forget_artist(request)
             return self.refusal(request, exc)
         return None
 
@@ -150,6 +148,16 @@ class StylecloakMiddleware:
         for name, value in neutral.headers:
             response[name] = value
         return response
+
+
+def _forget_artist(request: HttpRequest) -> None:
+    token = request.__dict__.pop("_stylecloak_token", None)
+    if token is None:
+        return
+    try:
+        current_artist.reset(token)
+    except ValueError:  # set in another context (a sync view under ASGI): clear it there instead
+        current_artist.set(None)
 
 
 def _head(uploaded: UploadedFile) -> bytes:

@@ -75,6 +75,8 @@ def gallery(tmp_path_factory: pytest.TempPathFactory, shared_models: Path, sessi
         "STYLECLOAK_WORKING_RESOLUTION": "128",
         "STYLECLOAK_RENDER_CAP": "128",
         "STYLECLOAK_BUDGET": "ssim",
+        # The gallery shares the CPU with this test process: one torch thread each avoids oversubscription.
+        "STYLECLOAK_THREADS": "1",
         "PYTHONUNBUFFERED": "1",
     }
     manage(env, "migrate", "--noinput")

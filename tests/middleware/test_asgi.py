@@ -64,7 +64,26 @@ def test_image_parts_are_cloaked_and_the_rest_is_byte_identical(fast_client, jpe
     assert int(header(scope, b"content-length")) == len(response.content)
     assert [outcome.status for outcome in scope[SCOPE_KEY]] == ["cloaked", "cloaked"]
     assert echo.messages[0] > 1  # replayed in chunks, not as one message
-    assert response.headers["x-robots-tag"] == "noai, noimageai"  # an image response
+
+
+def test_image_responses_to_get_carry_the_rights_headers_when_asked(fast_client) -> None:
+    async def image(scope, receive, send):  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"image/webp")]})
+        await send({"type": "http.response.body", "body": b"RIFF"})
+
+    async def page(scope, receive, send):  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
+        await send({"type": "http.response.body", "body": b"<p>hi</p>"})
+
+    async def get(app) -> httpx.Response:  # type: ignore[no-untyped-def]
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gallery.test") as http:
+            return await http.get("/media/a.webp")
+
+    policy = UploadPolicy(rights_headers=True)
+    served = asyncio.run(get(StylecloakASGI(image, policy=policy, client=fast_client)))
+    assert served.headers["x-robots-tag"] == "noai, noimageai" and served.headers["tdm-reservation"] == "1"
+    assert "x-robots-tag" not in asyncio.run(get(StylecloakASGI(page, policy=policy, client=fast_client))).headers
+    assert "x-robots-tag" not in asyncio.run(get(StylecloakASGI(image, client=fast_client))).headers  # opt-in
 
 
 def test_other_requests_keep_their_own_receive(fast_client) -> None:

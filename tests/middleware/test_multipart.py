@@ -83,7 +83,8 @@ def test_a_large_non_image_part_is_not_held(png: bytes) -> None:
         b"--" + BOUNDARY.encode() + b"\r\nContent-Disposition: form-data; name=a\r\n\r\nno end",
         b"no boundary anywhere",
         b"--" + BOUNDARY.encode() + b"garbage\r\n",
-        b"--" + BOUNDARY.encode() + b"\r\nheader line without colon\r\n\r\nx\r\n--" + BOUNDARY.encode() + b"--",
+        b"--" + BOUNDARY.encode() + b'\r\nContent-Disposition: form-data; name="f"; filename="x.png"\r\n'
+        b"header line without colon\r\n\r\nx\r\n--" + BOUNDARY.encode() + b"--",
     ],
 )
 def test_malformed_bodies_are_refused(broken: bytes) -> None:

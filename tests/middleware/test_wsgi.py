@@ -159,11 +159,50 @@ def test_browsers_get_an_html_refusal(fast_client) -> None:
 
 
 @pytest.mark.parametrize("content_type", ["image/png", "text/html"])
-def test_image_responses_carry_the_rights_headers(fast_client, content_type: str) -> None:
-    _, wsgi = middleware(fast_client, app=Echo(content_type))
+def test_image_responses_carry_the_rights_headers_when_asked(fast_client, content_type: str) -> None:
+    _, wsgi = middleware(fast_client, app=Echo(content_type), rights_headers=True)
     with httpx.Client(transport=httpx.WSGITransport(app=wsgi), base_url="http://gallery.test") as http:
         response = http.get("/media/a.png")
     if content_type == "image/png":
         assert response.headers["x-robots-tag"] == "noai, noimageai" and response.headers["tdm-reservation"] == "1"
     else:
         assert "x-robots-tag" not in response.headers
+    _, default = middleware(fast_client, app=Echo(content_type))  # off by default: no per-request cost
+    with httpx.Client(transport=httpx.WSGITransport(app=default), base_url="http://gallery.test") as http:
+        assert "x-robots-tag" not in http.get("/media/a.png").headers
+
+
+def test_deferred_mode_passes_the_original_pending_and_cloaks_it_in_the_background(fast_client, jpeg: bytes) -> None:
+    import threading
+
+    from stylecloak.middleware import BackgroundCloaker
+
+    done: list[tuple[str, bytes]] = []
+    finished = threading.Event()
+
+    def publish(job, result, error):  # type: ignore[no-untyped-def]
+        done.append((job.ticket, result.data))
+        finished.set()
+
+    queue = BackgroundCloaker(on_done=publish, client=fast_client)
+    body, content_type = multipart(files=[FilePart("artwork", "sun.jpg", jpeg)])
+    try:
+        _, wsgi = middleware(fast_client, mode="deferred", defer=queue)
+        response = post(wsgi, body, content_type)
+        assert finished.wait(60)
+    finally:
+        queue.close()
+    artwork = split(response.content)[0]
+    assert artwork.data == jpeg and artwork.headers["x-stylecloak"].startswith("pending;")
+    ticket = artwork.headers["x-stylecloak"].split("ticket=")[1].split(";")[0]
+    assert done[0][0] == ticket and is_cloaked(done[0][1])
+
+
+def test_opt_out_header_is_honoured_only_when_allowed(fast_client, jpeg: bytes) -> None:
+    body, content_type = multipart(files=[FilePart("artwork", "sun.jpg", jpeg)])
+    _, allowed = middleware(fast_client, allow_opt_out=True)
+    kept = split(post(allowed, body, content_type, **{"X-Stylecloak-Opt-Out": "1"}).content)[0]
+    assert kept.data == jpeg and kept.headers["x-stylecloak"].startswith("opted_out;")
+    _, strict = middleware(fast_client)
+    cloaked = split(post(strict, body, content_type, **{"X-Stylecloak-Opt-Out": "1"}).content)[0]
+    assert is_cloaked(cloaked.data)

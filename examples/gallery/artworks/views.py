@@ -23,8 +23,15 @@ AI_CRAWLERS = ["GPTBot", "ClaudeBot", "CCBot", "Google-Extended", "Applebot-Exte
 
 def explore(request: HttpRequest) -> HttpResponse:
     artworks = Artwork.objects.select_related("owner")[:48]
-    artists = User.objects.filter(artworks__isnull=False).distinct().count()
-    return render(request, "artworks/explore.html", {"artworks": artworks, "artist_count": artists})
+    total = Artwork.objects.count()
+    protected = Artwork.objects.filter(protection=Artwork.Protection.PROTECTED).count()
+    context = {
+        "artworks": artworks,
+        "artwork_count": total,
+        "artist_count": User.objects.filter(artworks__isnull=False).distinct().count(),
+        "protected_share": round(100 * protected / total) if total else 100,
+    }
+    return render(request, "artworks/explore.html", context)
 
 
 @login_required

@@ -134,10 +134,12 @@ def test_the_storage_wrapper_cloaks_images_on_save(using, jpeg: bytes, cloaked_j
             assert handle.read() == b"plain text"
 
 
-def test_image_responses_carry_the_rights_headers(using) -> None:  # type: ignore[no-untyped-def]
-    with using():
+def test_image_responses_carry_the_rights_headers_when_asked(using) -> None:  # type: ignore[no-untyped-def]
+    with using(STYLECLOAK_RIGHTS_HEADERS=True):
         response = DjangoClient().get("/media/a.png")
     assert response.headers["X-Robots-Tag"] == "noai, noimageai" and response.headers["tdm-reservation"] == "1"
+    with using():
+        assert "X-Robots-Tag" not in DjangoClient().get("/media/a.png").headers
 
 
 def test_over_a_real_socket(using, jpeg: bytes, broken_client) -> None:  # type: ignore[no-untyped-def]
