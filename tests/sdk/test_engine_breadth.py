@@ -95,3 +95,28 @@ def test_caller_given_rendition_is_the_target(cloaker: Cloaker) -> None:
     assert result.report.latent_shift > 0
     with pytest.raises(errors.ConfigurationError, match="aspect ratio"):
         cloaker.cloak(encoded(original), target_image=encoded(painting(64, 200)), steps=1)
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+def test_img2img_target_through_the_cloaker(fast_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The paper's Ω: a real diffusers img2img pipeline (tiny random parts) renders the target."""
+    pytest.importorskip("transformers")
+    from tests.sdk.test_img2img import tiny_pipeline
+
+    folder = tmp_path / "tiny-sd"
+    tiny_pipeline().save_pretrained(folder)  # type: ignore[attr-defined]
+    monkeypatch.setenv("STYLECLOAK_IMG2IMG_PIPELINE", str(folder))
+    monkeypatch.setenv("STYLECLOAK_IMG2IMG_STEPS", "4")
+    monkeypatch.setenv("STYLECLOAK_IMG2IMG_RENDER_SIDE", "64")
+    cloaker = Cloaker(fast_settings.replace(style_transfer="img2img", cache_dir=tmp_path / "cache"))
+    result = cloaker.cloak(encoded(painting(160, 128, seed=7)), artist_id="pablo", steps=6)
+    report = result.report
+    assert report.style_transfer == "img2img"
+    assert report.target_style in {"cubism-picasso", "impressionism-monet", "ukiyo-e-hokusai", "pop-art-warhol",
+                                   "abstract-expressionism-pollock"}  # fmt: skip
+    assert report.latent_shift > 0
+    again = cloaker.cloak(encoded(painting(160, 128, seed=8)), artist_id="pablo", steps=1)
+    assert again.report.target_style == report.target_style, "the artist keeps their text style"
+    assert cloaker.renderer().renders == 2, "one rendition per artwork, cached"
+    with pytest.raises(errors.ConfigurationError, match="not a text style"):
+        cloaker.cloak(encoded(painting(160, 128)), target_style="facets", steps=1)
