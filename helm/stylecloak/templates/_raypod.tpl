@@ -105,7 +105,9 @@ spec:
     - name: dshm
       emptyDir:
         medium: Memory
-        sizeLimit: {{ $root.Values.ray.sharedMemory }}
+        {{- with $root.Values.ray.sharedMemory }}
+        sizeLimit: {{ . }}
+        {{- end }}
     {{- if $app.tokens_file }}
     # A directory mount (not subPath), so a rotated Secret reaches the app without a restart.
     - name: api-tokens
