@@ -26,7 +26,7 @@ from stylecloak.middleware.core import (
     rights_headers,
     summary_header,
 )
-from stylecloak.middleware.multipart import boundary_of
+from stylecloak.middleware.multipart import multipart_boundary
 from stylecloak.middleware.policy import OPT_OUT_HEADER, UploadPolicy
 from stylecloak.middleware.responses import error_response
 from stylecloak.middleware.rewrite import BodyRewrite
@@ -115,8 +115,7 @@ class StylecloakASGI:
     async def _upload(self, scope: Scope, receive: Receive, send: Send) -> None:
         rewrite: BodyRewrite | None = None
         try:
-            boundary = boundary_of(header(scope, b"content-type").decode("latin-1"))
-            assert boundary is not None
+            boundary = multipart_boundary(header(scope, b"content-type").decode("latin-1").partition(";")[2])
             declared = header(scope, b"content-length")
             if declared.isdigit() and int(declared) > self.policy.max_body_bytes:
                 raise UploadTooLargeError(

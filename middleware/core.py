@@ -37,7 +37,7 @@ from stylecloak.errors import (
     UnsupportedImageError,
 )
 from stylecloak.middleware.policy import UploadPolicy
-from stylecloak.middleware.sniff import content_type_of, sniff
+from stylecloak.middleware.sniff import sniff
 from stylecloak.result import CloakReport
 
 log = logging.getLogger("stylecloak.middleware")
@@ -308,8 +308,3 @@ def rights_headers(rights: Any) -> list[tuple[str, str]]:
     except ImportError:
         return []
     return list(http_headers(rights).items())
-
-
-def content_type_for(upload: Upload) -> str:
-    fmt = sniff(upload.data[:64])
-    return content_type_of(fmt) if fmt else upload.content_type

@@ -54,7 +54,12 @@ def boundary_of(content_type: str) -> bytes | None:
     kind, _, rest = content_type.partition(";")
     if kind.strip().lower() != "multipart/form-data":
         return None
-    boundary = parameters(";" + rest).get("boundary", "")
+    return multipart_boundary(rest)
+
+
+def multipart_boundary(params: str) -> bytes:
+    """The boundary from a multipart content type's parameters; refuses a missing or unusable one."""
+    boundary = parameters(";" + params).get("boundary", "")
     if not boundary or len(boundary) > 200:
         raise MalformedUploadError("multipart/form-data without a valid boundary")
     return boundary.encode("latin-1")

@@ -45,7 +45,3 @@ def sniff(head: bytes) -> str | None:
     if head[:4] == b"qoif":
         return "QOI"
     return None
-
-
-def content_type_of(fmt: str) -> str:
-    return "image/" + {"JPEG": "jpeg", "TIFF": "tiff", "JXL": "jxl", "PSD": "vnd.adobe.photoshop"}.get(fmt, fmt.lower())

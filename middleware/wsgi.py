@@ -23,7 +23,7 @@ from stylecloak.middleware.core import (
     rights_headers,
     summary_header,
 )
-from stylecloak.middleware.multipart import boundary_of
+from stylecloak.middleware.multipart import multipart_boundary
 from stylecloak.middleware.policy import OPT_OUT_HEADER, UploadPolicy
 from stylecloak.middleware.responses import error_response
 from stylecloak.middleware.rewrite import CHUNK, BodyRewrite
@@ -81,8 +81,7 @@ class StylecloakWSGI:
     def _upload(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         rewrite: BodyRewrite | None = None
         try:
-            boundary = boundary_of(environ.get("CONTENT_TYPE", ""))
-            assert boundary is not None
+            boundary = multipart_boundary(environ.get("CONTENT_TYPE", "").partition(";")[2])
             rewrite = BodyRewrite(boundary, self.protector)
             for chunk in _body(environ, self.policy.max_body_bytes):
                 rewrite.feed(chunk)

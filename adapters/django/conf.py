@@ -45,8 +45,8 @@ def client_from_settings(conf: Any = None) -> Any:
     client = values.get(PREFIX + "CLIENT")
     if isinstance(client, str):
         client = import_string(client)
-    if callable(client) and not hasattr(client, "cloak"):
-        client = client()
+    if isinstance(client, type) or (callable(client) and not hasattr(client, "cloak")):
+        client = client()  # a class or a factory
     if client is not None:
         return client
     from stylecloak.client import Client
