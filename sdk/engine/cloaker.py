@@ -340,7 +340,8 @@ class Cloaker:
     ) -> CloakResult:
         prepared = job.prepared
         decoded = prepared.decoded
-        delta_full = prepared.grid.delta_to(delta, prepared.grid.full)
+        # Bicubic upsampling overshoots; clamping keeps the L∞ rail true at full size.
+        delta_full = prepared.grid.delta_to(delta, prepared.grid.full).clamp(-params.linf, params.linf)
         out_rgb = to_array((prepared.x_full + delta_full).clamp(0, 1))
         mark = marker.Marker(__version__, params.settings_hash(), job.choice.style)
         data = encoding.encode(

@@ -136,7 +136,8 @@ def optimise(
         return d
 
     def rendered(d: Tensor) -> Tensor:
-        return (x_render + grid.delta_to(d, grid.render)).clamp(0, 1)
+        # Bicubic upsampling overshoots; the clamp keeps the L∞ rail true at every size.
+        return (x_render + grid.delta_to(d, grid.render).clamp(-linf, linf)).clamp(0, 1)
 
     x_work = grid.to_working(x_render)
 

@@ -22,7 +22,7 @@ def test_cloak_changes_pixels_within_budget_and_moves_latents(cloaker: Cloaker, 
     assert report.size == (160, 128)
     assert report.latent_shift > 0.05
     assert report.budget_kind == "ssim" and report.budget_value <= report.budget_p + 0.01
-    assert 0 < report.max_abs_change <= report.linf * 1.5
+    assert 0 < report.max_abs_change <= report.linf + 1 / 255  # the rail, plus 8-bit rounding
     assert report.ssim > 0.9
     assert report.extractor == "taef2" and report.steps == 8
     assert report.target_style in cloaker.catalogue
@@ -108,8 +108,10 @@ def test_alpha_untouched_and_gray_stays_gray(cloaker: Cloaker) -> None:
 
 
 def test_large_images_are_cloaked_on_the_working_grid(cloaker: Cloaker) -> None:
-    result = cloaker.cloak(encoded(painting(900, 700), "JPEG", quality=90), steps=2)
+    result = cloaker.cloak(encoded(painting(900, 700), "PNG"), steps=4)
     assert result.report.size == (900, 700)
+    # The perturbation is upsampled to full size without overshooting the L∞ rail.
+    assert result.report.max_abs_change <= result.report.linf + 1 / 255
     assert max(result.report.working_size) <= 176 and min(result.report.working_size) == 128
     assert Image.open(io.BytesIO(result.data)).size == (900, 700)
 
