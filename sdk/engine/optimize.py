@@ -154,29 +154,21 @@ def optimise(
     parameters = [delta] if low is None else [delta, low.requires_grad_(True)]
     optimizer = torch.optim.Adam(parameters, lr=objective.lr)
     terms = _Terms(goals, x_render, grid)
-    # Each step draws one transformation that keeps the size and one that shrinks the image (when the
-    # profile has both): the shrinking ones run the extractor on fewer pixels, so the pair costs little
-    # more than one, and every step then pulls on both the full-size and the downscaled renditions.
     transforms = list(profile) or [QUANTIZE]
-    groups = [g for g in ([t for t in transforms if t.keeps_size], [t for t in transforms if not t.keeps_size]) if g]
     total_weight = sum(goal.weight for goal in goals)
     trace = Trace()
     steps = objective.steps
     for step in range(steps):
-        drawn = [group[int(rng.integers(0, len(group)))] for group in groups]
+        transform = transforms[int(rng.integers(0, len(transforms)))]
         total = combined(delta)
         adversarial = rendered(total)
-        terms_per_transform = []
-        for transform in drawn:
-            seen = transform(adversarial, rng)
-            term = torch.zeros(n, device=device)
-            for index, goal in enumerate(goals):
-                target, base = terms.get(index, transform, rng)
-                z = features(goal.extractor, seen, grid)
-                term = term + goal.weight * ((z - target) ** 2).flatten(1).sum(dim=1) / base
-            terms_per_transform.append(term / total_weight)
-        feature = torch.stack(terms_per_transform).mean(dim=0)
-        transform = drawn[0]
+        seen = transform(adversarial, rng)
+        feature = torch.zeros(n, device=device)
+        for index, goal in enumerate(goals):
+            target, base = terms.get(index, transform, rng)
+            z = features(goal.extractor, seen, grid)
+            feature = feature + goal.weight * ((z - target) ** 2).flatten(1).sum(dim=1) / base
+        feature = feature / total_weight
         distance = budget.distance((x_work + total).clamp(0, 1), x_work)
         loss = feature + objective.alpha * torch.relu(distance - objective.budget_p)
         optimizer.zero_grad(set_to_none=True)
@@ -188,7 +180,7 @@ def optimise(
         with torch.no_grad():
             # Project the sum; the fine part absorbs the correction, the coarse part keeps its course.
             delta.copy_(project(combined(delta)) - (combined(delta) - delta))
-        trace.feature_loss.append(float(terms_per_transform[0].detach().mean()))
+        trace.feature_loss.append(float(feature.detach().mean()))
         trace.budget.append(float(distance.detach().mean()))
         trace.transform.append(transform.name)
         if progress is not None:
