@@ -12,7 +12,7 @@ ifneq ($(wildcard $(SHARED)/models/taef2),)
 export STYLECLOAK_MODELS_DIR ?= $(SHARED)/models
 endif
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench bench-load soak-s3 clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,19 @@ test: lint
 demo: install
 	$(BIN)/python examples/demo.py --out $(DEMO_OUT)
 
+# Benchmarks print their figures (and ratios against a baseline measured in the same run).
 bench: install
 	$(BIN)/python benchmarks/bench_cloak.py
+	$(BIN)/python benchmarks/bench_batch.py
+	$(BIN)/python benchmarks/bench_protect.py
+	$(BIN)/python benchmarks/bench_middleware.py
+	$(BIN)/python benchmarks/bench_rights.py
+
+bench-load: install
+	$(BIN)/python benchmarks/bench_load.py
+
+soak-s3: install
+	$(BIN)/python benchmarks/soak_s3.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
