@@ -38,6 +38,28 @@ def art_crop(size: int, name: str = "starry_night.jpg") -> Image.Image:
     return Image.fromarray((rng.random((size, size, 3)) * 255).astype(np.uint8))
 
 
+def artwork(index: int, width: int = 512, height: int | None = None) -> bytes:
+    """A distinct, textured PNG per index (gradients and noise, like a painting's strokes)."""
+    import io
+
+    height = height or width
+    rng = np.random.default_rng(index)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    phase = rng.uniform(0, 2 * np.pi, 3)
+    base = np.stack(
+        [
+            0.5 + 0.4 * np.sin(xs / (13 + index % 7) + phase[0]),
+            0.5 + 0.4 * np.cos(ys / (11 + index % 5) + phase[1]),
+            0.5 + 0.4 * np.sin((xs + ys) / (19 + index % 3) + phase[2]),
+        ],
+        axis=2,
+    )
+    rgb = np.clip(base + rng.normal(0, 0.06, base.shape), 0, 1)
+    buffer = io.BytesIO()
+    Image.fromarray((rgb * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def table(rows: list[list[object]], header: list[str]) -> str:
     cells = [header, *[[f"{c:.3f}" if isinstance(c, float) else str(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]

@@ -16,14 +16,13 @@ the repository. The budget is the weightless SSIM one by default, so no LPIPS do
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from _common import artwork as _artwork
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDE = 512
@@ -40,22 +39,7 @@ def find_models() -> Path | None:
 
 
 def artwork(index: int, side: int = SIDE) -> bytes:
-    """A distinct, textured 512×512 PNG per index: gradients, strokes and noise, like a painting."""
-    rng = np.random.default_rng(index)
-    ys, xs = np.mgrid[0:side, 0:side].astype(np.float32)
-    phase = rng.uniform(0, 2 * np.pi, 3)
-    base = np.stack(
-        [
-            0.5 + 0.4 * np.sin(xs / (13 + index % 7) + phase[0]),
-            0.5 + 0.4 * np.cos(ys / (11 + index % 5) + phase[1]),
-            0.5 + 0.4 * np.sin((xs + ys) / (19 + index % 3) + phase[2]),
-        ],
-        axis=2,
-    )
-    rgb = np.clip(base + rng.normal(0, 0.06, base.shape), 0, 1)
-    buffer = io.BytesIO()
-    Image.fromarray((rgb * 255).astype(np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return _artwork(index, side)
 
 
 def main() -> int:

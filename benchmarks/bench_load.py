@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from _common import artwork as _artwork
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,22 +48,7 @@ def find_models() -> Path | None:
 
 
 def artwork(index: int, width: int = 160, height: int = 128) -> bytes:
-    """A distinct textured PNG per index."""
-    rng = np.random.default_rng(index)
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    phase = rng.uniform(0, 2 * np.pi, 3)
-    base = np.stack(
-        [
-            0.5 + 0.4 * np.sin(xs / (13 + index % 7) + phase[0]),
-            0.5 + 0.4 * np.cos(ys / (11 + index % 5) + phase[1]),
-            0.5 + 0.4 * np.sin((xs + ys) / (19 + index % 3) + phase[2]),
-        ],
-        axis=2,
-    )
-    rgb = np.clip(base + rng.normal(0, 0.06, base.shape), 0, 1)
-    buffer = io.BytesIO()
-    Image.fromarray((rgb * 255).astype(np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return _artwork(index, width, height)
 
 
 def psnr(a: bytes, b: bytes) -> float:

@@ -19,16 +19,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from stylecloak._version import __version__
 from stylecloak.errors import ConfigurationError, InvalidImageError, MissingExtraError
+from stylecloak.images import CONTENT_TYPES
 from stylecloak.rights.policy import CAWG_LABEL, RightsPolicy
 
-MIME_TYPES = {
-    "JPEG": "image/jpeg",
-    "PNG": "image/png",
-    "WEBP": "image/webp",
-    "GIF": "image/gif",
-    "TIFF": "image/tiff",
-    "AVIF": "image/avif",
-}
+MIME_TYPES = CONTENT_TYPES
 EDIT_DESCRIPTION = "Style cloak applied: an adversarial perturbation against style mimicry (stylecloak)."
 UNTRUSTED = "signingCredential.untrusted"
 # Reading never goes to the network: no remote manifests, no OCSP.
