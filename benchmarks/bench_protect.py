@@ -1,9 +1,10 @@
 """Protection of the default preset on the shared paintings: clean latent shift, the shift after each
 transformation, SSIM and seconds, as one table with the mean — once per robustness profile (the
-default `output`, and `platform`, optimised against art-site re-encodes and resizes); then the
-default preset's time per 512×512 image under each profile, measured in the same run.
+default `output`; `platform`, optimised against art-site re-encodes and resizes; and
+`platform-thumbnails`, which also sees the 400 px thumbnail at every step); then the default
+preset's time per 512×512 image under each profile, measured in the same run, as ratios to the first.
 
-    python benchmarks/bench_protect.py [--profiles output platform] [--transforms jpeg75 ...] [--skip-timing]
+    python benchmarks/bench_protect.py [--profiles output platform ...] [--transforms jpeg75 ...] [--skip-timing]
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from stylecloak.settings import get_settings
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--transforms", nargs="+", default=list(transforms.EVAL_TRANSFORMS))
-    parser.add_argument("--profiles", nargs="+", default=["output", "platform"])
+    parser.add_argument("--profiles", nargs="+", default=["output", "platform", "platform-thumbnails"])
     parser.add_argument("--skip-timing", action="store_true")
     args = parser.parse_args()
     ensure_models_dir()

@@ -70,7 +70,8 @@ class Settings(BaseSettings):
     )
     robustness: str = Field(
         default="output",
-        description="Transformations the cloak is optimised to survive: output (its own save) or platform.",
+        description="Transformations the cloak is optimised to survive: output (its own save), platform, "
+        "platform-thumbnails, or slots written out (e.g. save;jpeg75,webp80;width400+jpeg85).",
     )
     seed: int = Field(default=0, description="Seed for the perturbation's initialisation and target choice.")
     target_store: str = Field(

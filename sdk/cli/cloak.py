@@ -24,6 +24,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--quality", choices=["fast", "default", "slow"], help="Search-time preset.")
     parser.add_argument("--artist", help="Artist id: their target style is chosen once and reused.")
     parser.add_argument("--target-style", help="Explicit target style (see `stylecloak styles list`).")
+    parser.add_argument(
+        "--robustness",
+        help="Transformations to survive: output (default), platform, platform-thumbnails, or slots written out.",
+    )
     parser.add_argument("--steps", type=int, help="Override the number of optimisation steps.")
     parser.add_argument("--seed", type=int, help="Seed (same input, seed and settings → same bytes).")
     parser.add_argument("--recursive", "-r", action="store_true", help="Descend into sub-folders.")
@@ -127,7 +131,13 @@ def run(args: argparse.Namespace) -> int:
         print("stylecloak: no images found", file=sys.stderr)
         return 2
     many = len(files) > 1
-    settings = settings_from(args, endpoint=args.endpoint, token=args.token, backend="http" if args.endpoint else None)
+    settings = settings_from(
+        args,
+        endpoint=args.endpoint,
+        token=args.token,
+        backend="http" if args.endpoint else None,
+        robustness=args.robustness,
+    )
     options = {key: value for key, value in (("steps", args.steps), ("seed", args.seed)) if value is not None}
     if args.force:
         options["force"] = True

@@ -73,6 +73,7 @@ class Cloaker:
         self.catalogue = catalogue or Catalogue(references=self.settings.style_images)
         self.store = target_store if target_store is not None else targets.open_store(self.settings.target_store)
         self.budget = budgets.load(self.settings.budget, self.settings, self.compute)
+        transforms.profile(self.settings.robustness, "PNG", 0)  # a misspelt profile fails here, not per image
         self._renderer: Any = None
         self._lock = threading.Lock()
 

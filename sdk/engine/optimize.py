@@ -4,10 +4,12 @@
     subject to ‖δ‖∞ ≤ ε
 
 - δ lives on the working grid, where the perceptual budget is measured (the scale at which a model
-  sees the image, and cheap). For the feature term δ is upsampled to the render grid, a transformation
-  T drawn from a profile (the output's own save, a platform's re-encodes and resizes) is applied there,
-  and the result is resized back for the extractor. So the optimiser sees what resampling and codecs
-  leave of δ (expectation over transformation).
+  sees the image, and cheap). For the feature term δ is upsampled to the render grid, transformations
+  T from a profile (the output's own save, a platform's re-encodes and resizes) are applied there, and
+  each result is resized back for the extractor. So the optimiser sees what resampling and codecs
+  leave of δ (expectation over transformation). A profile is a list of slots; every step draws one
+  transformation from each slot and averages their terms, so a slot that must always be seen (a
+  thumbnail) is not left to chance.
 - t_k,T is the target for extractor k as seen through T (computed from the transformed original), and
   each term is normalised by its starting value, so α and the ensemble weights mean the same for
   every image and extractor.
@@ -108,7 +110,7 @@ def optimise(
     budget: Budget,
     objective: Objective,
     *,
-    profile: Sequence[Transform] = (),
+    profile: Sequence[Sequence[Transform]] = (),
     gray: Sequence[bool] | None = None,
     seed: int = 0,
     coarse: int = COARSE,
@@ -154,21 +156,22 @@ def optimise(
     parameters = [delta] if low is None else [delta, low.requires_grad_(True)]
     optimizer = torch.optim.Adam(parameters, lr=objective.lr)
     terms = _Terms(goals, x_render, grid)
-    transforms = list(profile) or [QUANTIZE]
+    slots = [list(slot) for slot in profile if slot] or [[QUANTIZE]]
     total_weight = sum(goal.weight for goal in goals)
     trace = Trace()
     steps = objective.steps
     for step in range(steps):
-        transform = transforms[int(rng.integers(0, len(transforms)))]
+        drawn = [slot[int(rng.integers(0, len(slot)))] for slot in slots]
         total = combined(delta)
         adversarial = rendered(total)
-        seen = transform(adversarial, rng)
         feature = torch.zeros(n, device=device)
-        for index, goal in enumerate(goals):
-            target, base = terms.get(index, transform, rng)
-            z = features(goal.extractor, seen, grid)
-            feature = feature + goal.weight * ((z - target) ** 2).flatten(1).sum(dim=1) / base
-        feature = feature / total_weight
+        for transform in drawn:
+            seen = transform(adversarial, rng)
+            for index, goal in enumerate(goals):
+                target, base = terms.get(index, transform, rng)
+                z = features(goal.extractor, seen, grid)
+                feature = feature + goal.weight * ((z - target) ** 2).flatten(1).sum(dim=1) / base
+        feature = feature / (total_weight * len(drawn))
         distance = budget.distance((x_work + total).clamp(0, 1), x_work)
         loss = feature + objective.alpha * torch.relu(distance - objective.budget_p)
         optimizer.zero_grad(set_to_none=True)
@@ -182,7 +185,7 @@ def optimise(
             delta.copy_(project(combined(delta)) - (combined(delta) - delta))
         trace.feature_loss.append(float(feature.detach().mean()))
         trace.budget.append(float(distance.detach().mean()))
-        trace.transform.append(transform.name)
+        trace.transform.append(", ".join(t.name for t in drawn))
         if progress is not None:
             progress(step + 1, steps)
     with torch.no_grad():

@@ -156,6 +156,9 @@ def compose(*parts: Transform) -> Transform:
     )
 
 
+#: Slots of transformations: each optimisation step draws one from every slot.
+Profile = list[list[Transform]]
+
 _REGISTRY: dict[str, Transform] = {}
 
 
@@ -212,40 +215,81 @@ EVAL_TRANSFORMS = (
 )
 
 
-def output_profile(fmt: str, quality: int) -> list[Transform]:
-    """Survive the output's own save: 8-bit rounding, and the lossy codec if any."""
-    profile = [get("quantize")]
+def _own_save(fmt: str, quality: int) -> list[Transform]:
+    """The output's own save: 8-bit rounding, and the lossy codec if any."""
+    save = [get("quantize")]
     if fmt == "JPEG":
-        profile.append(jpeg(quality))
+        save.append(jpeg(quality))
     elif fmt in ("WEBP", "AVIF"):
-        profile.append(webp(quality))
-    return profile
+        save.append(webp(quality))
+    return save
 
 
-def platform_profile(fmt: str, quality: int) -> list[Transform]:
-    """The output's own save plus common art-site delivery: JPEG q75–95 at the original size and at
-    1600/1024/400 px widths, and WebP q80."""
+def output_profile(fmt: str, quality: int) -> Profile:
+    """Survive the output's own save."""
+    return [_own_save(fmt, quality)]
+
+
+def _deliveries(fmt: str, quality: int) -> list[Transform]:
+    """The output's own save, and the renditions an art site serves at or near full size."""
     return [
-        *output_profile(fmt, quality),
+        *_own_save(fmt, quality),
         get("jpeg95"),
         get("jpeg85"),
         get("jpeg75"),
         get("webp80"),
         compose(get("width1600"), get("jpeg85")),
         compose(get("width1024"), get("jpeg85")),
-        compose(get("width400"), get("jpeg85")),
     ]
 
 
-PROFILES: dict[str, Callable[[str, int], list[Transform]]] = {
+def platform_profile(fmt: str, quality: int) -> Profile:
+    """The output's own save plus common art-site delivery: JPEG q75–95 at the original size and at
+    1600/1024/400 px widths, and WebP q80, one drawn per step."""
+    return [[*_deliveries(fmt, quality), compose(get("width400"), get("jpeg85"))]]
+
+
+def thumbnails_profile(fmt: str, quality: int) -> Profile:
+    """The platform's deliveries and, at every step, its 400 px thumbnail too: the budget is shared
+    between the two scales, so the full-size shift is lower than under ``platform`` (measured in
+    ``benchmarks/bench_protect.py``), and a step costs about a third more."""
+    return [_deliveries(fmt, quality), [compose(get("width400"), get("jpeg85"))]]
+
+
+PROFILES: dict[str, Callable[[str, int], Profile]] = {
     "output": output_profile,
     "platform": platform_profile,
+    "platform-thumbnails": thumbnails_profile,
 }
 
 
-def profile(name: str, fmt: str, quality: int) -> list[Transform]:
-    """Transformations to optimise against, by profile name, for an output of ``fmt`` at ``quality``."""
-    try:
+def parse_profile(spec: str, fmt: str, quality: int) -> Profile:
+    """A profile written as a setting: slots separated by ``;``, a slot's transformations by ``,``,
+    a composition's parts by ``+``, and ``save`` for the output's own save. For example
+    ``save;jpeg75,webp80;width400+jpeg85`` draws, at every step, one of each of the three slots."""
+    slots: Profile = []
+    for slot_spec in spec.split(";"):
+        slot: list[Transform] = []
+        for item in filter(None, (part.strip() for part in slot_spec.split(","))):
+            if item == "save":
+                slot.extend(_own_save(fmt, quality))
+            else:
+                slot.append(compose(*(get(name) for name in item.split("+"))) if "+" in item else get(item))
+        if not slot:
+            raise ConfigurationError(f"robustness profile {spec!r} has an empty slot")
+        slots.append(slot)
+    return slots
+
+
+def profile(name: str, fmt: str, quality: int) -> Profile:
+    """Transformations to optimise against, for an output of ``fmt`` at ``quality``: a named profile
+    (:data:`PROFILES`) or one written out (:func:`parse_profile`)."""
+    if name in PROFILES:
         return PROFILES[name](fmt, quality)
-    except KeyError:
-        raise ConfigurationError(f"unknown robustness profile {name!r}; known: {', '.join(PROFILES)}") from None
+    try:
+        return parse_profile(name, fmt, quality)
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"robustness profile {name!r} is neither a known profile ({', '.join(PROFILES)}) "
+            f"nor a list of known transformations: {exc.message}"
+        ) from None
