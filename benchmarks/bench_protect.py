@@ -5,6 +5,7 @@ default `output`; `platform`, optimised against art-site re-encodes and resizes;
 preset's time per 512×512 image under each profile, measured in the same run, as ratios to the first.
 
     python benchmarks/bench_protect.py [--profiles output platform ...] [--transforms jpeg75 ...] [--skip-timing]
+                                       [--set steps=96 linf=0.047 ...]   # a trial with other numbers
 """
 
 from __future__ import annotations
@@ -22,12 +23,27 @@ from stylecloak.engine.evaluate import Evaluator
 from stylecloak.settings import get_settings
 
 
+def _parse(item: str) -> tuple[str, object]:
+    key, _, value = item.partition("=")
+    if key in ("intensity", "quality"):
+        return key, value
+    return key, int(value) if key in ("steps", "seed") else float(value)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--transforms", nargs="+", default=list(transforms.EVAL_TRANSFORMS))
     parser.add_argument("--profiles", nargs="+", default=["output", "platform", "platform-thumbnails"])
     parser.add_argument("--skip-timing", action="store_true")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Override cloak parameters for a trial (steps, linf, budget_p, alpha, lr, intensity, quality).",
+    )
     args = parser.parse_args()
+    overrides = dict(_parse(item) for item in args.set)
     ensure_models_dir()
     paintings = sorted(ART.glob("*.jpg"))
     if not paintings:
@@ -37,13 +53,14 @@ def main() -> int:
     print(f"bench_protect: {machine()}")
     for profile in args.profiles:
         cloaker = Cloaker(settings.replace(robustness=profile))
+        trial = f", overrides {args.set}" if args.set else ""
         print(f"\nextractor {cloaker.name}, budget {cloaker.budget.kind}, intensity {settings.intensity}, "
-              f"quality {settings.quality}, robustness profile {profile}")  # fmt: skip
+              f"quality {settings.quality}, robustness profile {profile}{trial}")  # fmt: skip
         evaluator = Evaluator(cloaker, transform_names=args.transforms)
         rows = []
         numbers = []
         for path in paintings:
-            evaluation, _ = evaluator.evaluate(path, name=path.name)
+            evaluation, _ = evaluator.evaluate(path, name=path.name, **overrides)
             p = evaluation.protection
             cost = evaluation.cost
             values = [p["clean"], *(p[name] for name in args.transforms), evaluation.imperceptibility.ssim,
@@ -59,9 +76,9 @@ def main() -> int:
         timings = {}
         for profile in args.profiles:
             runner = Cloaker(settings.replace(robustness=profile))
-            runner.cloak(data, force=True, steps=1)  # warm-up
+            runner.cloak(data, force=True, **{**overrides, "steps": 1})  # warm-up
             started = time.perf_counter()
-            runner.cloak(data, force=True)
+            runner.cloak(data, force=True, **overrides)
             timings[profile] = time.perf_counter() - started
         base = timings[args.profiles[0]]
         figures = ", ".join(f"{name} {seconds:.1f} s ({seconds / base:.2f}×)" for name, seconds in timings.items())
