@@ -19,6 +19,17 @@ def ensure_models_dir() -> None:
         os.environ["STYLECLOAK_MODELS_DIR"] = str(MODELS)
 
 
+def find_models() -> Path | None:
+    """The models folder holding TAEF2: STYLECLOAK_MODELS_DIR, else ../shared/models, else ./shared/models."""
+    configured = os.environ.get("STYLECLOAK_MODELS_DIR")
+    candidates = [Path(configured)] if configured else []
+    candidates += [MODELS, ROOT / "shared" / "models"]
+    for folder in candidates:
+        if (folder / "taef2" / "taef2_encoder.pth").is_file():
+            return folder
+    return None
+
+
 def machine() -> str:
     import torch
 

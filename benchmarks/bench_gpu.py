@@ -16,26 +16,14 @@ the repository. The budget is the weightless SSIM one by default, so no LPIPS do
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from _common import artwork as _artwork
+from _common import find_models
 
-ROOT = Path(__file__).resolve().parents[1]
 SIDE = 512
-
-
-def find_models() -> Path | None:
-    configured = os.environ.get("STYLECLOAK_MODELS_DIR")
-    candidates = [Path(configured)] if configured else []
-    candidates += [ROOT.parent / "shared" / "models", ROOT / "shared" / "models"]
-    for folder in candidates:
-        if (folder / "taef2" / "taef2_encoder.pth").is_file():
-            return folder
-    return None
 
 
 def artwork(index: int, side: int = SIDE) -> bytes:

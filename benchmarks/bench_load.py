@@ -31,20 +31,10 @@ from pathlib import Path
 
 import numpy as np
 from _common import artwork as _artwork
+from _common import find_models
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"
-
-
-def find_models() -> Path | None:
-    configured = os.environ.get("STYLECLOAK_MODELS_DIR")
-    candidates = [Path(configured)] if configured else []
-    candidates += [ROOT.parent / "shared" / "models", ROOT / "shared" / "models"]
-    for folder in candidates:
-        if (folder / "taef2" / "taef2_encoder.pth").is_file():
-            return folder
-    return None
 
 
 def artwork(index: int, width: int = 160, height: int = 128) -> bytes:

@@ -85,19 +85,26 @@ def jpeg_bytes() -> bytes:
     return encoded(painting(), "JPEG", quality=92)
 
 
+#: Quick real cloaks: few steps, small working grid, SSIM budget.
+FAST = {"quality": "fast", "working_resolution": 128, "render_cap": 128, "budget": "ssim"}
+
+
+def fast_env(models_dir: Path | str | None = None, cache_dir: Path | str | None = None) -> dict[str, str]:
+    """:data:`FAST` as ``STYLECLOAK_*`` variables, for a process configured from its environment."""
+    env = {f"STYLECLOAK_{key.upper()}": str(value) for key, value in FAST.items()}
+    if models_dir is not None:
+        env["STYLECLOAK_MODELS_DIR"] = str(models_dir)
+    if cache_dir is not None:
+        env["STYLECLOAK_CACHE_DIR"] = str(cache_dir)
+    return env
+
+
 @pytest.fixture(scope="session")
 def fast_settings(shared_models: Path, session_cache: Path):  # type: ignore[no-untyped-def]
-    """Settings for quick real cloaks: few steps, small working grid, SSIM budget."""
+    """Settings for quick real cloaks (:data:`FAST`)."""
     from stylecloak.settings import Settings
 
-    return Settings(
-        models_dir=shared_models,
-        cache_dir=session_cache,
-        quality="fast",
-        working_resolution=128,
-        render_cap=128,
-        budget="ssim",
-    )
+    return Settings(models_dir=shared_models, cache_dir=session_cache, **FAST)
 
 
 @pytest.fixture(scope="session")

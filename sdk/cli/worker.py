@@ -13,9 +13,12 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stylecloak.cli._common import settings_from
+
+if TYPE_CHECKING:
+    from stylecloak.adapters.s3.config import WorkerConfig
 
 QUEUE_ENV = "STYLECLOAK_S3_QUEUE_URL"
 
@@ -98,17 +101,14 @@ def s3_config(args: argparse.Namespace) -> Any:
     return build(S3Config, data, "command line")
 
 
-def run_s3(args: argparse.Namespace) -> int:
+def worker_config(args: argparse.Namespace) -> WorkerConfig:
+    """The polling flags → :class:`WorkerConfig`."""
     from stylecloak.adapters.s3.config import WorkerConfig, build
-    from stylecloak.adapters.s3.metrics import Metrics
-    from stylecloak.adapters.s3.worker import Worker
-    from stylecloak.client import Client
     from stylecloak.errors import ConfigurationError
 
     if not args.queue:
         raise ConfigurationError(f"no queue: pass --queue URL (or set {QUEUE_ENV})")
-    config = s3_config(args)
-    worker_config = build(
+    return build(
         WorkerConfig,
         {
             "queue_url": args.queue,
@@ -123,13 +123,22 @@ def run_s3(args: argparse.Namespace) -> int:
         },
         "command line",
     )
+
+
+def run_s3(args: argparse.Namespace) -> int:
+    from stylecloak.adapters.s3.metrics import Metrics
+    from stylecloak.adapters.s3.worker import Worker
+    from stylecloak.client import Client
+
+    polling = worker_config(args)
+    config = s3_config(args)
     settings = settings_from(args, endpoint=args.endpoint, token=args.token, backend="http" if args.endpoint else None)
     metrics = Metrics()
     with Client(settings) as client:
-        worker = Worker(config, worker_config, client=client, metrics=metrics)
-        if worker_config.metrics_port is not None:
-            port = metrics.serve(worker_config.metrics_port, worker_config.metrics_addr)
-            print(f"stylecloak: metrics on http://{worker_config.metrics_addr}:{port}/metrics", file=sys.stderr)
+        worker = Worker(config, polling, client=client, metrics=metrics)
+        if polling.metrics_port is not None:
+            port = metrics.serve(polling.metrics_port, polling.metrics_addr)
+            print(f"stylecloak: metrics on http://{polling.metrics_addr}:{port}/metrics", file=sys.stderr)
 
         def on_signal(signum: int, frame: object) -> None:
             print(f"stylecloak: {signal.Signals(signum).name}: finishing in-flight work", file=sys.stderr)
@@ -140,7 +149,7 @@ def run_s3(args: argparse.Namespace) -> int:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        print(f"stylecloak: worker polling {worker_config.queue_url}", file=sys.stderr, flush=True)
+        print(f"stylecloak: worker polling {polling.queue_url}", file=sys.stderr, flush=True)
         try:
             stats = worker.run()
         finally:

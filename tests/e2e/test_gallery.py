@@ -26,7 +26,7 @@ from PIL import Image
 from stylecloak import is_cloaked
 from stylecloak.presets import INTENSITY
 
-from tests.conftest import ART, ROOT, encoded, painting
+from tests.conftest import ART, ROOT, encoded, fast_env, painting
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("django")
@@ -69,12 +69,7 @@ def gallery(tmp_path_factory: pytest.TempPathFactory, shared_models: Path, sessi
         **{key: value for key, value in os.environ.items() if not key.startswith("STYLECLOAK_")},
         "GALLERY_DATA_DIR": str(data),
         "GALLERY_CLOAK_OPTIONS": json.dumps({"steps": 2}),
-        "STYLECLOAK_MODELS_DIR": str(shared_models),
-        "STYLECLOAK_CACHE_DIR": str(session_cache),
-        "STYLECLOAK_QUALITY": "fast",
-        "STYLECLOAK_WORKING_RESOLUTION": "128",
-        "STYLECLOAK_RENDER_CAP": "128",
-        "STYLECLOAK_BUDGET": "ssim",
+        **fast_env(shared_models, session_cache),
         # The gallery shares the CPU with this test process: one torch thread each avoids oversubscription.
         "STYLECLOAK_THREADS": "1",
         "PYTHONUNBUFFERED": "1",

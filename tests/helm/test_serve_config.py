@@ -225,8 +225,8 @@ def worker_command(values: dict[str, Any], tmp_path: Path) -> tuple[Any, dict[st
 
 
 def test_worker_command_line_is_what_the_cli_accepts(tmp_path: Path) -> None:
-    from stylecloak.adapters.s3.config import WorkerConfig, build
-    from stylecloak.cli.worker import s3_config
+    from stylecloak.adapters.s3.config import WorkerConfig
+    from stylecloak.cli.worker import s3_config, worker_config
 
     polling = {
         "concurrency": 8,
@@ -239,21 +239,7 @@ def test_worker_command_line_is_what_the_cli_accepts(tmp_path: Path) -> None:
     values = merged(example(), {"worker": {"polling": polling}})
     args, env, _ = worker_command(values, tmp_path)
     assert args.handler.__name__ == "run_s3"
-    # The same mapping run_s3 applies to its flags.
-    worker = build(
-        WorkerConfig,
-        {
-            "queue_url": args.queue,
-            "concurrency": args.concurrency,
-            "wait_time_s": args.wait_time,
-            "visibility_timeout_s": args.visibility_timeout,
-            "max_receives": args.max_receives,
-            "retry_delay_s": args.retry_delay,
-            "shutdown_grace_s": args.shutdown_grace,
-            "metrics_port": args.metrics_port,
-        },
-        "test",
-    )
+    worker = worker_config(args)
     assert worker == WorkerConfig(queue_url=values["worker"]["queueUrl"], metrics_port=9108, **polling)
     config = s3_config(args)
     assert config.region == "eu-west-1" and config.dlq_url.endswith("art-events-dlq")

@@ -11,14 +11,13 @@ from PIL import Image
 from stylecloak.cli import main
 
 from tests.conftest import encoded, painting
+from tests.conftest import fast_env as fast_variables
 
 
 @pytest.fixture
 def fast_env(monkeypatch: pytest.MonkeyPatch, fast_settings) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("STYLECLOAK_WORKING_RESOLUTION", "128")
-    monkeypatch.setenv("STYLECLOAK_RENDER_CAP", "128")
-    monkeypatch.setenv("STYLECLOAK_QUALITY", "fast")
-    monkeypatch.setenv("STYLECLOAK_BUDGET", "ssim")
+    for name, value in fast_variables().items():
+        monkeypatch.setenv(name, value)
 
 
 def test_cloak_one_file_with_json(tmp_path: Path, fast_env: None, capsys) -> None:  # type: ignore[no-untyped-def]

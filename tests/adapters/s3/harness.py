@@ -35,6 +35,8 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 
+from tests.conftest import fast_env
+
 REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 ROOT = Path(__file__).resolve().parents[3]
@@ -363,12 +365,7 @@ def worker_env(models_dir: Path | str, cache_dir: Path | str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("STYLECLOAK_", "AWS_"))}
     env.update(
         {
-            "STYLECLOAK_MODELS_DIR": str(models_dir),
-            "STYLECLOAK_CACHE_DIR": str(cache_dir),
-            "STYLECLOAK_QUALITY": "fast",
-            "STYLECLOAK_WORKING_RESOLUTION": "128",
-            "STYLECLOAK_RENDER_CAP": "128",
-            "STYLECLOAK_BUDGET": "ssim",
+            **fast_env(models_dir, cache_dir),
             "STYLECLOAK_THREADS": "1",
             "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],

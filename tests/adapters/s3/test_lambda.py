@@ -17,7 +17,7 @@ from stylecloak.adapters.s3.processor import RetryLater
 from stylecloak.marker import is_cloaked
 
 from tests.adapters.s3.harness import CREDENTIALS, REGION, Stack, clients
-from tests.conftest import encoded, painting
+from tests.conftest import encoded, fast_env, painting
 
 
 class Context:
@@ -128,12 +128,7 @@ def test_module_level_handler_is_configured_from_the_environment(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, shared_models: Path, session_cache: Path
 ) -> None:
     env = {
-        "STYLECLOAK_MODELS_DIR": str(shared_models),
-        "STYLECLOAK_CACHE_DIR": str(session_cache),
-        "STYLECLOAK_QUALITY": "fast",
-        "STYLECLOAK_WORKING_RESOLUTION": "128",
-        "STYLECLOAK_RENDER_CAP": "128",
-        "STYLECLOAK_BUDGET": "ssim",
+        **fast_env(shared_models, session_cache),
         "STYLECLOAK_S3_ROUTES": json.dumps([stack.route()]),
         "STYLECLOAK_S3_ENDPOINT_URL": stack.url,
         "STYLECLOAK_S3_SQS_ENDPOINT_URL": stack.url,
