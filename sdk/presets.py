@@ -59,7 +59,7 @@ class CloakParams:
     working_resolution: int
     seed: int
     extractor: str
-    robustness: str = "output"
+    robustness: str = "platform"
     render_cap: int = 1024
 
     def settings_hash(self) -> str:
@@ -75,7 +75,7 @@ def resolve(
     working_resolution: int,
     seed: int,
     extractor: str,
-    robustness: str = "output",
+    robustness: str = "platform",
     render_cap: int = 1024,
     overrides: dict[str, Any] | None = None,
 ) -> CloakParams:

@@ -69,9 +69,16 @@ class Settings(BaseSettings):
         description="Short side (px) at which the budget and the platform's transformations are simulated.",
     )
     robustness: str = Field(
-        default="output",
-        description="Transformations the cloak is optimised to survive: output (its own save), platform, "
-        "platform-thumbnails, or slots written out (e.g. save;jpeg75,webp80;width400+jpeg85).",
+        default="platform",
+        description="Transformations the cloak is optimised to survive: platform (its own save and common "
+        "art-site re-encodes and resizes), output (its own save only), platform-thumbnails, or slots written "
+        "out (e.g. save;jpeg75,webp80;width400+jpeg85).",
+    )
+    target_choice: Literal["reachable", "seeded"] = Field(
+        default="reachable",
+        description="How a new artist's target style is picked among those at or beyond the 50th percentile of "
+        "distance: reachable (a short trial cloak toward each, keep the one it moves furthest) or seeded (the "
+        "paper's rule: a seeded draw from the 50th-75th percentile band).",
     )
     seed: int = Field(default=0, description="Seed for the perturbation's initialisation and target choice.")
     target_store: str = Field(

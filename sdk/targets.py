@@ -3,9 +3,13 @@
 The paper's rule: place the artist and every catalogue style in feature space (here, per-channel
 mean and standard deviation of the extractor's latents), rank the styles by distance from the artist,
 and pick among those between the 50th and 75th percentile: far enough to mislead a mimic, near enough
-that the cloak stays small. The pick is seeded by the artist id, and a :class:`TargetStore` keeps it,
-because an artist whose uploads pointed at different targets would teach a mimic noise, not a wrong
-style.
+that the cloak stays small. The upper bound stands in for "a cloak can reach it"; measured on the
+shared paintings, distance predicts that poorly (the shift a cloak reaches differs up to 2× between
+styles). So the default rule (``reachable``) keeps the lower bound, takes every
+style at or beyond it as a candidate, and lets a short trial cloak toward each decide
+(:mod:`stylecloak.engine.reach`); ``seeded`` is the paper's rule. Either way the draw is seeded by the artist
+id, and a :class:`TargetStore` keeps it, because an artist whose uploads pointed at different targets
+would teach a mimic noise, not a wrong style.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import numpy as np
 from stylecloak.errors import ConfigurationError
 
 PERCENTILE_BAND = (50.0, 75.0)
+# At most this many far styles get a trial cloak (a seeded sample when the catalogue has more).
+REACH_CANDIDATES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +115,12 @@ def open_store(spec: str) -> TargetStore:
     return JsonFileTargetStore(spec) if spec else MemoryTargetStore()
 
 
+def _ordinal(percentile: float) -> str:
+    n = round(percentile)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def seed_of(key: str) -> int:
     """A stable 64-bit seed from a string (an artist id)."""
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
@@ -129,10 +141,39 @@ def choose(artist: np.ndarray, styles: Mapping[str, np.ndarray], seed_key: str) 
     percentile = 100.0 * ranks[pick] / max(len(names) - 1, 1)
     reason = (
         f"chosen from {len(band)} of {len(names)} styles at the {PERCENTILE_BAND[0]:g}–{PERCENTILE_BAND[1]:g}th "
-        f"percentile of distance from the artist ({percentile:.0f}th)"
+        f"percentile of distance from the artist ({_ordinal(percentile)})"
     )
     return TargetChoice(names[pick], reason, percentile, float(distances[pick]))
 
 
 def record(choice: TargetChoice, extractor: str) -> TargetRecord:
     return TargetRecord(choice.style, extractor, time.time(), choice.percentile)
+
+
+def far_candidates(
+    artist: np.ndarray, styles: Mapping[str, np.ndarray], seed_key: str, limit: int = REACH_CANDIDATES
+) -> list[TargetChoice]:
+    """Styles at or beyond the band's lower percentile of distance from ``artist``, nearest first:
+    all of them, or a sample of ``limit`` seeded by ``seed_key``."""
+    if not styles:
+        raise ConfigurationError("the style catalogue is empty")
+    names = list(styles)
+    distances = np.array([float(np.linalg.norm(styles[name] - artist)) for name in names])
+    low = np.percentile(distances, PERCENTILE_BAND[0])
+    far = [i for i in np.argsort(distances, kind="stable") if distances[i] >= low]
+    if len(far) > limit:
+        keep = np.random.default_rng(seed_of(seed_key)).choice(len(far), size=limit, replace=False)
+        far = [far[j] for j in sorted(keep)]
+    ranks = distances.argsort().argsort()
+    return [TargetChoice(names[i], "", 100.0 * ranks[i] / max(len(names) - 1, 1), float(distances[i])) for i in far]
+
+
+def most_reachable(candidates: list[TargetChoice], shifts: list[float]) -> TargetChoice:
+    """The candidate whose trial cloak moved furthest (the nearest on a tie)."""
+    best = int(np.argmax(shifts))
+    pick = candidates[best]
+    reason = (
+        f"the most reachable of {len(candidates)} styles at or beyond the {PERCENTILE_BAND[0]:g}th percentile "
+        f"of distance from the artist ({_ordinal(pick.percentile or 0.0)}; trial shift {shifts[best]:.3f})"
+    )
+    return TargetChoice(pick.style, reason, pick.percentile, pick.distance)

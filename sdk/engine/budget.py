@@ -14,7 +14,7 @@ from typing import Protocol
 import torch
 from stylecloak.engine.device import Compute
 from stylecloak.engine.metrics import ssim
-from stylecloak.errors import ConfigurationError, ModelCorruptError, ModelNotFoundError
+from stylecloak.errors import ConfigurationError, MissingExtraError, ModelCorruptError, ModelNotFoundError
 from stylecloak.models import weights
 from stylecloak.models.registry import get_spec
 from stylecloak.settings import Settings
@@ -54,8 +54,6 @@ def _lpips_model(net: str, *, random_backbone: bool) -> nn.Module:
     try:
         import lpips
     except ImportError as exc:
-        from stylecloak.errors import MissingExtraError
-
         raise MissingExtraError("lpips", "engine") from exc
     with warnings.catch_warnings():
         # lpips builds its torchvision backbone with the deprecated `pretrained=` argument.
@@ -103,7 +101,7 @@ def load(kind: str, settings: Settings, compute: Compute) -> Budget:
         raise ConfigurationError(f"budget must be auto, lpips or ssim, not {kind!r}")
     try:
         return lpips_budget(settings.lpips_net, settings, compute)
-    except (ModelNotFoundError, ModelCorruptError) as exc:
+    except (ModelNotFoundError, ModelCorruptError, MissingExtraError) as exc:
         if kind == "lpips":
             raise
         log.info("LPIPS weights unavailable (%s); using the weightless SSIM budget", exc.message)

@@ -23,7 +23,7 @@ from PIL import Image
 from stylecloak import encoding, images, marker, presets, targets
 from stylecloak._version import __version__
 from stylecloak.engine import budget as budgets
-from stylecloak.engine import device, metrics, preview, transforms
+from stylecloak.engine import device, metrics, preview, reach, transforms
 from stylecloak.engine.geometry import Grid, to_array, to_tensor
 from stylecloak.engine.optimize import Goal, Objective, Progress, optimise
 from stylecloak.engine.style_transfer import LatentStats, StyleStatsCache, adain
@@ -114,9 +114,16 @@ class Cloaker:
         return {style.name: self.style_stats.get(style).vector() for style in self.catalogue.pictured()}
 
     def choose_target(
-        self, z_clean: Tensor, *, artist_id: str | None, target_style: str | None, image_sha256: str
+        self,
+        prepared: Prepared,
+        params: presets.CloakParams,
+        *,
+        artist_id: str | None,
+        target_style: str | None,
+        progress: Progress | None = None,
     ) -> targets.TargetChoice:
-        """Explicit style, else the artist's stored one, else the percentile rule (then stored)."""
+        """Explicit style, else the artist's stored one, else the configured rule (then stored).
+        ``progress`` is called at every step of the trial cloaks, which report no steps of their own."""
         text = self.settings.style_transfer == "img2img"
         known = {s.name for s in TEXT_STYLES} if text else set(self.catalogue.names())
         if target_style:
@@ -131,14 +138,22 @@ class Cloaker:
                 return targets.TargetChoice(stored.style, f"stored for artist {artist_id!r}", stored.percentile)
             if stored is not None:
                 log.warning("artist %r's stored style %r is unknown here; choosing again", artist_id, stored.style)
-        seed_key = artist_id or f"image:{image_sha256}"
+        seed_key = artist_id or f"image:{prepared.decoded.sha256}"
+        artist = LatentStats.of(prepared.z_clean[0]).vector()
         if text:
             # Text styles have no picture, hence no centroid without a rendition per style: seeded choice.
             names = sorted(known)
             pick = names[int(np.random.default_rng(targets.seed_of(seed_key)).integers(0, len(names)))]
             choice = targets.TargetChoice(pick, f"text style chosen from {len(names)}, seeded")
+        elif self.settings.target_choice == "seeded":
+            choice = targets.choose(artist, self.style_vectors(), seed_key)
         else:
-            choice = targets.choose(LatentStats.of(z_clean).vector(), self.style_vectors(), seed_key)
+            candidates = targets.far_candidates(artist, self.style_vectors(), seed_key)
+            styles = [self.catalogue.get(c.style) for c in candidates]
+            shifts = reach.trial_shifts(
+                self.terms[0], prepared.decoded, prepared.x_full, styles, self.budget, params, progress=progress
+            )
+            choice = targets.most_reachable(candidates, shifts)
         if artist_id:
             self.store.put(artist_id, targets.record(choice, self.extractor.name))
             choice = targets.TargetChoice(
@@ -230,11 +245,19 @@ class Cloaker:
             raise ConfigurationError("artist_ids, target_styles and target_images must match images in length")
         params = self.params(intensity=intensity, quality=quality, **overrides)
         results: list[CloakResult | StylecloakError | None] = [None] * count
+
+        def choosing(_done: int, _total: int) -> None:
+            # Trial cloaks for the target run before any step; a callback that aborts (a released
+            # message, a cancelled job) must be heard there too.
+            if progress is not None:
+                progress(0, params.steps)
+
         with self._lock:
             jobs: list[_Job] = []
             for index, image in enumerate(images):
                 try:
-                    jobs.append(self._job(index, image, artists[index], styles[index], givens[index], params, force))
+                    job = self._job(index, image, artists[index], styles[index], givens[index], params, force, choosing)
+                    jobs.append(job)
                 except StylecloakError as exc:
                     results[index] = exc
             buckets: dict[tuple[Any, ...], list[_Job]] = {}
@@ -261,6 +284,7 @@ class Cloaker:
         target_image: ImageInput | np.ndarray | None,
         params: presets.CloakParams,
         force: bool,
+        progress: Progress | None = None,
     ) -> _Job:
         decoded = self.decode(image)
         existing = marker.from_metadata(decoded.metadata.xmp, decoded.metadata.comment)
@@ -275,9 +299,7 @@ class Cloaker:
             rendition = GivenRendition(target_image, settings=self.settings).render(decoded.rgb)
             choice = targets.TargetChoice(target_style or "given", "rendition given by the caller")
             return _Job(index, prepared, choice, rendition, "image")
-        choice = self.choose_target(
-            prepared.z_clean[0], artist_id=artist_id, target_style=target_style, image_sha256=decoded.sha256
-        )
+        choice = self.choose_target(prepared, params, artist_id=artist_id, target_style=target_style, progress=progress)
         if self.settings.style_transfer == "img2img":
             style = next(s for s in TEXT_STYLES if s.name == choice.style)
             return _Job(index, prepared, choice, self.renderer().render(decoded.rgb, style), "img2img")

@@ -29,7 +29,7 @@ from stylecloak.engine import metrics, transforms
 from stylecloak.engine.cloaker import Cloaker
 from stylecloak.engine.geometry import Grid, resize, to_tensor
 from stylecloak.engine.style_transfer import adain
-from stylecloak.errors import ConfigurationError, ModelError
+from stylecloak.errors import ConfigurationError, MissingExtraError, ModelError
 from stylecloak.images import ImageInput
 from stylecloak.models import extractors
 from stylecloak.models.extractors import FeatureExtractor
@@ -123,7 +123,7 @@ class Evaluator:
         else:
             try:
                 self._lpips = budgets.lpips_budget(cloaker.settings.lpips_net, cloaker.settings, cloaker.compute)
-            except ModelError:
+            except (ModelError, MissingExtraError):
                 self._lpips = None
 
     def evaluate(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,4 +44,14 @@ def test_auto_falls_back_to_ssim_without_lpips_weights(tmp_path: Path) -> None:
     compute = device.resolve(settings)
     assert budget.load("auto", settings, compute).kind == "ssim"
     with pytest.raises(errors.ModelNotFoundError, match="lpips-alex"):
+        budget.load("lpips", settings, compute)
+
+
+def test_auto_falls_back_to_ssim_without_the_lpips_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A GPU image without the engine extra's lpips: auto must still cloak, with the SSIM budget.
+    monkeypatch.setitem(sys.modules, "lpips", None)  # makes `import lpips` raise ImportError
+    settings = Settings(cache_dir=tmp_path, models_dir=tmp_path)
+    compute = device.resolve(settings)
+    assert budget.load("auto", settings, compute).kind == "ssim"
+    with pytest.raises(errors.MissingExtraError, match="lpips"):
         budget.load("lpips", settings, compute)

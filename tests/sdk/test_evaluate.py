@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,16 @@ def test_a_cloak_shifts_more_than_nothing(cloaker: Cloaker) -> None:
     assert evaluation.imperceptibility.lpips is None  # no LPIPS backbone weights on this machine
     assert evaluation.cost is not None and evaluation.cost.steps == 8
     assert len(evaluation.shift_by_step) == 8
+
+
+def test_evaluation_without_the_lpips_package_reports_no_lpips(
+    cloaker: Cloaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "lpips", None)  # makes `import lpips` raise ImportError
+    evaluation, _ = Evaluator(cloaker, transform_names=["jpeg95"]).evaluate(
+        encoded(painting(seed=4)), steps=1, target_style="neon"
+    )
+    assert evaluation.imperceptibility.lpips is None and evaluation.imperceptibility.ssim > 0.9
 
 
 def test_eval_command_writes_report_and_json(tmp_path: Path, fast_settings, capsys) -> None:  # type: ignore[no-untyped-def]

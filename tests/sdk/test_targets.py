@@ -32,6 +32,36 @@ def test_choice_is_seeded_by_the_artist() -> None:
 def test_empty_catalogue_is_an_error() -> None:
     with pytest.raises(errors.ConfigurationError):
         targets.choose(np.zeros(2), {}, "ada")
+    with pytest.raises(errors.ConfigurationError):
+        targets.far_candidates(np.zeros(2), {}, "ada")
+
+
+def test_far_candidates_lie_at_or_beyond_the_50th_percentile() -> None:
+    low = np.percentile(np.arange(1, 21), 50)
+    everything = targets.far_candidates(np.zeros(2), styles(), "ada", limit=100)
+    distances = [c.distance for c in everything]
+    assert distances == sorted(distances), "nearest first"
+    assert {int(c.style[1:]) for c in everything} == {d for d in range(1, 21) if d >= low}
+    assert all(c.percentile is not None and c.percentile >= 50 for c in everything)
+
+
+def test_far_candidates_are_a_seeded_sample_when_there_are_many() -> None:
+    def sample(key: str) -> list[str]:
+        return [c.style for c in targets.far_candidates(np.zeros(2), styles(), key, limit=4)]
+
+    assert len(sample("ada")) == 4
+    assert sample("ada") == sample("ada")
+    assert len({tuple(sample(f"artist-{i}")) for i in range(20)}) > 1
+
+
+def test_the_most_reachable_candidate_wins_and_the_nearest_breaks_ties() -> None:
+    candidates = targets.far_candidates(np.zeros(2), styles(), "ada", limit=100)
+    shifts = [0.1] * len(candidates)
+    shifts[3] = 0.4
+    pick = targets.most_reachable(candidates, shifts)
+    assert pick.style == candidates[3].style
+    assert "trial shift 0.400" in pick.reason and "th percentile" in pick.reason
+    assert targets.most_reachable(candidates, [0.2] * len(candidates)).style == candidates[0].style
 
 
 @pytest.mark.parametrize("kind", ["memory", "file"])
