@@ -126,19 +126,25 @@ def seed_of(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
 
 
-def choose(artist: np.ndarray, styles: Mapping[str, np.ndarray], seed_key: str) -> TargetChoice:
-    """Pick a style 50–75% of the way out from ``artist`` in feature space, seeded by ``seed_key``."""
+def _ranked(artist: np.ndarray, styles: Mapping[str, np.ndarray]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Style names, their distances from ``artist``, and each one's percentile rank of distance."""
     if not styles:
         raise ConfigurationError("the style catalogue is empty")
     names = list(styles)
     distances = np.array([float(np.linalg.norm(styles[name] - artist)) for name in names])
+    percentiles = 100.0 * distances.argsort().argsort() / max(len(names) - 1, 1)
+    return names, distances, percentiles
+
+
+def choose(artist: np.ndarray, styles: Mapping[str, np.ndarray], seed_key: str) -> TargetChoice:
+    """Pick a style 50–75% of the way out from ``artist`` in feature space, seeded by ``seed_key``."""
+    names, distances, percentiles = _ranked(artist, styles)
     low, high = np.percentile(distances, PERCENTILE_BAND)
     band = [i for i, d in enumerate(distances) if low <= d <= high]
     if not band:  # a tiny catalogue: take the style nearest the band's middle
         band = [int(np.argmin(np.abs(distances - (low + high) / 2)))]
     pick = band[int(np.random.default_rng(seed_of(seed_key)).integers(0, len(band)))]
-    ranks = distances.argsort().argsort()
-    percentile = 100.0 * ranks[pick] / max(len(names) - 1, 1)
+    percentile = float(percentiles[pick])
     reason = (
         f"chosen from {len(band)} of {len(names)} styles at the {PERCENTILE_BAND[0]:g}–{PERCENTILE_BAND[1]:g}th "
         f"percentile of distance from the artist ({_ordinal(percentile)})"
@@ -155,17 +161,13 @@ def far_candidates(
 ) -> list[TargetChoice]:
     """Styles at or beyond the band's lower percentile of distance from ``artist``, nearest first:
     all of them, or a sample of ``limit`` seeded by ``seed_key``."""
-    if not styles:
-        raise ConfigurationError("the style catalogue is empty")
-    names = list(styles)
-    distances = np.array([float(np.linalg.norm(styles[name] - artist)) for name in names])
+    names, distances, percentiles = _ranked(artist, styles)
     low = np.percentile(distances, PERCENTILE_BAND[0])
     far = [i for i in np.argsort(distances, kind="stable") if distances[i] >= low]
     if len(far) > limit:
         keep = np.random.default_rng(seed_of(seed_key)).choice(len(far), size=limit, replace=False)
         far = [far[j] for j in sorted(keep)]
-    ranks = distances.argsort().argsort()
-    return [TargetChoice(names[i], "", 100.0 * ranks[i] / max(len(names) - 1, 1), float(distances[i])) for i in far]
+    return [TargetChoice(names[i], "", float(percentiles[i]), float(distances[i])) for i in far]
 
 
 def most_reachable(candidates: list[TargetChoice], shifts: list[float]) -> TargetChoice:

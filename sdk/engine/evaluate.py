@@ -29,7 +29,7 @@ from stylecloak.engine import metrics, transforms
 from stylecloak.engine.cloaker import Cloaker
 from stylecloak.engine.geometry import Grid, resize, to_tensor
 from stylecloak.engine.style_transfer import adain
-from stylecloak.errors import ConfigurationError, MissingExtraError, ModelError
+from stylecloak.errors import ConfigurationError, ModelError
 from stylecloak.images import ImageInput
 from stylecloak.models import extractors
 from stylecloak.models.extractors import FeatureExtractor
@@ -117,14 +117,13 @@ class Evaluator:
             except (ModelError, ConfigurationError) as exc:
                 log.warning("cannot load %s for the transfer measurement: %s", name, exc.message)
                 self.against[name] = None
-        self._lpips: budgets.Budget | None = None
-        if cloaker.budget.kind == "lpips":
-            self._lpips = cloaker.budget
-        else:
-            try:
-                self._lpips = budgets.lpips_budget(cloaker.settings.lpips_net, cloaker.settings, cloaker.compute)
-            except (ModelError, MissingExtraError):
-                self._lpips = None
+        # LPIPS where the budget's own fallback rule finds it (package and weights), else not reported.
+        lpips = (
+            cloaker.budget
+            if cloaker.budget.kind == "lpips"
+            else budgets.load("auto", cloaker.settings, cloaker.compute)
+        )
+        self._lpips: budgets.Budget | None = lpips if lpips.kind == "lpips" else None
 
     def evaluate(
         self,
