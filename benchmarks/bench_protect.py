@@ -1,11 +1,11 @@
 """Protection of the default preset on the shared paintings: clean latent shift, the shift after each
 transformation, SSIM and seconds, as one table with the mean — once per robustness profile (the
-default `platform`, optimised against art-site re-encodes and resizes; `output`, its own save only;
-and `platform-thumbnails`, which also sees the 400 px thumbnail at every step); then the default
-preset's time per 512×512 image under each profile, measured in the same run, as ratios to the engine
-issue's cloak (profile `output`, target by the seeded percentile rule, no trial cloaks).
+default `platform`, optimised against art-site re-encodes and resizes, and `output`, its own save
+only); then the default preset's time per 512×512 image under each profile, measured in the same run,
+as ratios to the engine issue's cloak (profile `output`, target by the seeded percentile rule, no
+trial cloaks).
 
-    python benchmarks/bench_protect.py [--profiles output platform ...] [--transforms jpeg75 ...]
+    python benchmarks/bench_protect.py [--profiles output platform 'save;jpeg75' ...] [--transforms jpeg75 ...]
                                        [--skip-timing | --timing-only]
                                        [--set steps=96 linf=0.047 ...]   # a trial with other numbers
 """
@@ -35,7 +35,7 @@ def _parse(item: str) -> tuple[str, object]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--transforms", nargs="+", default=list(transforms.EVAL_TRANSFORMS))
-    parser.add_argument("--profiles", nargs="+", default=["platform", "output", "platform-thumbnails"])
+    parser.add_argument("--profiles", nargs="+", default=["platform", "output"])
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--timing-only", action="store_true", help="Only the time per 512×512 image.")
     parser.add_argument(

@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     robustness: str = Field(
         default="platform",
         description="Transformations the cloak is optimised to survive: platform (its own save and common "
-        "art-site re-encodes and resizes), output (its own save only), platform-thumbnails, or slots written "
+        "art-site re-encodes and resizes), output (its own save only), or slots written "
         "out (e.g. save;jpeg75,webp80;width400+jpeg85).",
     )
     target_choice: Literal["reachable", "seeded"] = Field(

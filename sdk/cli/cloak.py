@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--target-style", help="Explicit target style (see `stylecloak styles list`).")
     parser.add_argument(
         "--robustness",
-        help="Transformations to survive: platform (default), output, platform-thumbnails, or slots written out.",
+        help="Transformations to survive: platform (default), output, or slots written out.",
     )
     parser.add_argument("--steps", type=int, help="Override the number of optimisation steps.")
     parser.add_argument("--seed", type=int, help="Seed (same input, seed and settings → same bytes).")

@@ -30,8 +30,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--quality", choices=["fast", "default", "slow"])
     parser.add_argument(
         "--robustness",
-        help="Robustness profile to optimise against: platform (default), output, platform-thumbnails, or slots "
-        "such as 'save;jpeg75,webp80;width400+jpeg85'.",
+        help="Robustness profile to optimise against: platform (default), output, or slots such as "
+        "'save;jpeg75,webp80;width400+jpeg85'.",
     )
     parser.add_argument("--target-style", help="Explicit target style.")
     parser.add_argument("--artist", help="Artist id (the target style is chosen and kept per artist).")

@@ -4,6 +4,8 @@
   transformation a platform or an attacker applies. A transformation is applied to the original and
   to the cloaked image identically (same noise draw), at full size, and the target is recomputed from
   the transformed original: shift_T = 1 − ‖Φ(T(x̃)) − t_T‖ / ‖Φ(T(x)) − t_T‖, t_T = Ω(T(x)).
+  Φ sees every copy on the upload's working grid; a thumbnail is scaled up to it, as a mimic's
+  training pipeline does (see :meth:`Grid.working_of`).
 - **Transfer**: the shift measured by other extractors Ψ, whose target is Ψ of the decoded target
   rendition (Φ's decoder applied to t): does a cloak made against Φ also move Ψ?
 - **Imperceptibility**: PSNR, SSIM (full size), LPIPS where its weights are present, max pixel change.

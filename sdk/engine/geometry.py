@@ -9,7 +9,8 @@ Three sizes per image:
   resampling and codecs do to the perturbation.
 - **working**: what the feature extractor sees: short side at most ``working_resolution`` (what a
   mimic's training pipeline resizes to), edge-padded to a multiple of the extractor's stride. The
-  perturbation δ is a tensor of this size.
+  perturbation δ is a tensor of this size. A transformed copy of another size (a thumbnail) is
+  resized to it too, as the mimic's pipeline would.
 """
 
 from __future__ import annotations
@@ -90,11 +91,11 @@ class Grid:
         return upsample(self.crop(delta), size)
 
     def working_of(self, x: Tensor) -> Tensor:
-        """Any image (render or full size, or a transformed copy of another size) → its working grid."""
-        size = (x.shape[-1], x.shape[-2])
-        if size in (self.full, self.render):
-            return self.to_working(x)
-        return Grid.plan(size, self.working_resolution, self.multiple).to_working(x)
+        """The image at any size (full, render, or a transformed copy such as a thumbnail) → this
+        working grid. A smaller copy is scaled up: a mimic's training pipeline resizes every image's
+        short side to its resolution (diffusers' training scripts: ``transforms.Resize(resolution)``),
+        so a scraped 400 px thumbnail reaches the model upscaled, not at its own size."""
+        return self.to_working(x)
 
 
 def to_tensor(rgb: np.ndarray, device: torch.device | None = None) -> Tensor:

@@ -230,36 +230,26 @@ def output_profile(fmt: str, quality: int) -> Profile:
     return [_own_save(fmt, quality)]
 
 
-def _deliveries(fmt: str, quality: int) -> list[Transform]:
-    """The output's own save, and the renditions an art site serves at or near full size."""
-    return [
-        *_own_save(fmt, quality),
-        get("jpeg95"),
-        get("jpeg85"),
-        get("jpeg75"),
-        get("webp80"),
-        compose(get("width1600"), get("jpeg85")),
-        compose(get("width1024"), get("jpeg85")),
-    ]
-
-
 def platform_profile(fmt: str, quality: int) -> Profile:
     """The output's own save plus common art-site delivery: JPEG q75–95 at the original size and at
     1600/1024/400 px widths, and WebP q80, one drawn per step."""
-    return [[*_deliveries(fmt, quality), compose(get("width400"), get("jpeg85"))]]
-
-
-def thumbnails_profile(fmt: str, quality: int) -> Profile:
-    """The platform's deliveries and, at every step, its 400 px thumbnail too: the budget is shared
-    between the two scales, so the full-size shift is lower than under ``platform`` (measured in
-    ``benchmarks/bench_protect.py``), and a step costs about a third more."""
-    return [_deliveries(fmt, quality), [compose(get("width400"), get("jpeg85"))]]
+    return [
+        [
+            *_own_save(fmt, quality),
+            get("jpeg95"),
+            get("jpeg85"),
+            get("jpeg75"),
+            get("webp80"),
+            compose(get("width1600"), get("jpeg85")),
+            compose(get("width1024"), get("jpeg85")),
+            compose(get("width400"), get("jpeg85")),
+        ]
+    ]
 
 
 PROFILES: dict[str, Callable[[str, int], Profile]] = {
     "output": output_profile,
     "platform": platform_profile,
-    "platform-thumbnails": thumbnails_profile,
 }
 
 
