@@ -263,8 +263,10 @@ class Worker:
             if job.finished:
                 return
             job.released = True
+            # Under the job's lock, so a heartbeat's extension cannot land after it and hide the
+            # message again for a whole visibility timeout.
+            self._set_visibility(job, 0)
         self.stats.released += 1
-        self._set_visibility(job, 0)
 
     def _set_visibility(self, job: Job, seconds: int) -> None:
         try:
@@ -280,13 +282,20 @@ class Worker:
         # A third of the timeout: two extensions can fail (a slow call, an S3 hiccup) before it lapses.
         interval = max(1.0, self.worker.visibility_timeout_s / 3)
         while True:
-            stopping = self._stop.wait(interval)
+            if self._stop.is_set():
+                # Shutting down: the stop event no longer blocks, so wait on the work itself.
+                with self._changed:
+                    self._changed.wait_for(lambda: not self._inflight, timeout=interval)
+            else:
+                self._stop.wait(interval)
             with self._changed:
-                if stopping and not self._inflight:
+                if self._stop.is_set() and not self._inflight:
                     return
-                jobs = [job for job in self._inflight.values() if not job.finished and not job.released]
+                jobs = list(self._inflight.values())
             for job in jobs:
-                self._set_visibility(job, self.worker.visibility_timeout_s)
+                with job.lock:
+                    if not job.finished and not job.released:
+                        self._set_visibility(job, self.worker.visibility_timeout_s)
 
     # ------------------------------------------------------------------ set-up
 
