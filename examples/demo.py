@@ -20,16 +20,14 @@ from tqdm import tqdm
 SHARED_ART = Path(__file__).resolve().parents[2] / "shared" / "art" / "starry_night.jpg"
 
 
-def sample_image(out: Path) -> Path:
+def sample_image() -> Path:
     if SHARED_ART.is_file():
         return SHARED_ART
-    # No shared folder: fall back to a public-domain sample that scikit-image ships.
-    from PIL import Image
-    from skimage import data
+    # No shared folder: fall back to the public-domain photograph that matplotlib (an engine
+    # dependency) ships, so the demo needs nothing beyond what the install brings.
+    from matplotlib import cbook
 
-    path = out / "astronaut.png"
-    Image.fromarray(data.astronaut()).save(path)
-    return path
+    return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
 
 
 def main() -> int:
@@ -38,7 +36,7 @@ def main() -> int:
     parser.add_argument("--image", type=Path, help="Cloak this image instead of the sample.")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    source = args.image or sample_image(args.out)
+    source = args.image or sample_image()
     try:
         cloaker = Cloaker()
     except ModelNotFoundError:

@@ -12,7 +12,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 # Report SSIM is measured at full size up to this many pixels, on a downscaled copy above it.
 SSIM_MAX_PIXELS = 4_000_000
+# Bisection steps when the saved file is over budget: δ's scale to 1/64.
+SAVE_SEARCH_STEPS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,15 +367,16 @@ class Cloaker:
         decoded = prepared.decoded
         # Bicubic upsampling overshoots; clamping keeps the L∞ rail true at full size.
         delta_full = prepared.grid.delta_to(delta, prepared.grid.full).clamp(-params.linf, params.linf)
-        out_rgb = to_array((prepared.x_full + delta_full).clamp(0, 1))
         mark = marker.Marker(__version__, params.settings_hash(), job.choice.style)
-        data = encoding.encode(
-            decoded,
-            out_rgb,
-            quality=self.output_quality(decoded),
-            xmp_updates={marker.NAMESPACE: mark.xmp_properties()},
-            gif_comment=mark.gif_comment(),
-        )
+        quality = self.output_quality(decoded)
+
+        def save(scale: float) -> tuple[bytes, np.ndarray]:
+            rgb = to_array((prepared.x_full + delta_full * scale).clamp(0, 1))
+            updates = {marker.NAMESPACE: mark.xmp_properties()}
+            data = encoding.encode(decoded, rgb, quality=quality, xmp_updates=updates, gif_comment=mark.gif_comment())
+            return data, rgb
+
+        data, out_rgb = self._saved_within_budget(prepared, save, params.budget_p)
         rights_info = None
         if rights is not None:
             # Metadata only, after the pixels are final; signing (C2PA) must be the last step.
@@ -420,6 +423,45 @@ class Cloaker:
             seconds,
         )
         return CloakResult(data=data, content_type=decoded.content_type, format=decoded.format, report=report)
+
+    @torch.no_grad()
+    def _saved_within_budget(
+        self, prepared: Prepared, save: Callable[[float], tuple[bytes, np.ndarray]], p: float
+    ) -> tuple[bytes, np.ndarray]:
+        """The saved file (and its pixels before encoding), with the budget holding on the file itself.
+
+        The optimiser's line search meets the budget on δ; the codec then adds its own error, and more
+        of it on a cloaked image than on the original (its fine texture costs JPEG's quantiser more).
+        Where the saved file goes over, δ shrinks (bisection on its scale, each candidate really
+        encoded) until the file holds the budget. The report's budget value exceeds p only where
+        re-encoding the original alone would (a low output quality against a tight p). A palette
+        (GIF) has room for almost no cloak: its dither alone costs more than the default budget.
+        """
+        x_work = prepared.grid.to_working(prepared.x_full)
+
+        def distance(data: bytes) -> float:
+            saved = images.decode(data, max_pixels=1 << 62, max_bytes=1 << 62, min_side=1)
+            work_saved = prepared.grid.to_working(to_tensor(saved.rgb, self.compute.device))
+            return float(self.budget.distance(work_saved, x_work)[0])
+
+        best = save(1.0)
+        over = distance(best[0])
+        if over <= p:
+            return best
+        low, high, fitted = 0.0, 1.0, None
+        for _ in range(SAVE_SEARCH_STEPS):
+            middle = (low + high) / 2
+            candidate = save(middle)
+            if distance(candidate[0]) <= p:
+                low, fitted = middle, candidate
+            else:
+                high = middle
+        log.info("the saved file was over budget (%.4f > %g); δ scaled by %.3f to meet it", over, p, low)
+        if fitted is None:
+            # Even a faint cloak does not fit: the format's own error on this image uses the budget.
+            log.warning("no cloak fits the budget once saved (%.4f > %g); the image is saved uncloaked", over, p)
+            return save(0.0)
+        return fitted
 
     @torch.no_grad()
     def measure(self, prepared: Prepared, data: bytes, target_latents: Sequence[Tensor]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ def test_cloak_changes_pixels_within_budget_and_moves_latents(cloaker: Cloaker, 
     assert result.format == "PNG" and result.content_type == "image/png"
     assert report.size == (160, 128)
     assert report.latent_shift > 0.05
-    assert report.budget_kind == "ssim" and report.budget_value <= report.budget_p + 0.01
+    assert report.budget_kind == "ssim" and report.budget_value <= report.budget_p
     assert 0 < report.max_abs_change <= report.linf + 1 / 255  # the rail, plus 8-bit rounding
     assert report.ssim > 0.9
     assert report.extractor == "taef2" and report.steps == 8
@@ -157,3 +157,20 @@ def test_default_preset_on_a_real_painting(shared_models: Path, session_cache: P
     assert report.ssim >= 0.92
     assert report.size == (1200, 1528)
     assert Image.open(io.BytesIO(result.data)).format == "JPEG"
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
+def test_the_saved_file_holds_the_budget_despite_the_codec(cloaker: Cloaker, fmt: str) -> None:
+    # A tight budget and a wide rail: the codec's own error on the cloaked pixels would push the
+    # saved file over p (unchecked: 0.024 for JPEG, 0.031 for WebP) if nothing checked the file itself.
+    report = cloaker.cloak(encoded(painting(), fmt, quality=90), steps=8, budget_p=0.02, linf=16 / 255).report
+    assert 0 < report.budget_value <= report.budget_p
+    assert report.latent_shift > 0.05  # shrunk to fit, not dropped
+
+
+def test_a_gif_keeps_the_budget_and_its_report_shows_the_cloak_it_could_carry(cloaker: Cloaker) -> None:
+    # The palette's dither costs more than the whole budget (unchecked: 1 - SSIM 0.14 at p 0.05), so
+    # the file keeps the budget and the report shows how little cloak that leaves.
+    report = cloaker.cloak(encoded(painting(), "GIF"), steps=8).report
+    assert report.budget_value <= report.budget_p
+    assert report.latent_shift < 0.05
