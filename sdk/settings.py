@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     render_cap: int = Field(
         default=1024,
         ge=64,
-        description="Short side (px) at which the budget and the platform's transformations are simulated.",
+        description="Short side (px) at which the platform's transformations are simulated.",
     )
     robustness: str = Field(
         default="platform",

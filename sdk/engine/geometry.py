@@ -4,13 +4,17 @@ Three sizes per image:
 
 - **full**: the upload itself; the perturbation is finally resized to it.
 - **render**: the image as the optimiser pictures the platform seeing it: full size, capped at
-  ``render_cap`` on the short side so cost stays bounded. The perceptual budget and the platform's
-  transformations (re-encoding, resizing) are applied here, so the optimiser accounts for what
-  resampling and codecs do to the perturbation.
+  ``render_cap`` on the short side so cost stays bounded. The platform's transformations
+  (re-encoding, resizing) are applied here, so the optimiser accounts for what resampling and
+  codecs do to the perturbation.
 - **working**: what the feature extractor sees: short side at most ``working_resolution`` (what a
   mimic's training pipeline resizes to), edge-padded to a multiple of the extractor's stride. The
-  perturbation δ is a tensor of this size. A transformed copy of another size (a thumbnail) is
-  resized to it too, as the mimic's pipeline would.
+  perturbation δ is a tensor of this size, and the perceptual budget is measured here. A transformed
+  copy of another size (a thumbnail) is resized to it too, as the mimic's pipeline would.
+
+Both capped grids also hold at most ``MAX_ASPECT`` squares of their short side: a very long strip
+(a webcomic, a 500×128000 PNG that compresses to a few KB) is scaled down further, so its cost is
+that of a 4:1 image instead of growing with its length.
 """
 
 from __future__ import annotations
@@ -23,14 +27,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 DEFAULT_RENDER_CAP = 1024
+MAX_ASPECT = 4
 
 
 def _scaled(size: tuple[int, int], short_side: int, minimum: int) -> tuple[int, int]:
+    """``size`` scaled down (never up) to a short side of ``short_side`` and an area of at most
+    ``MAX_ASPECT`` · ``short_side``²."""
     width, height = size
-    short = min(width, height)
-    if short <= short_side:
+    scale = min(1.0, short_side / min(width, height), (MAX_ASPECT * short_side**2 / (width * height)) ** 0.5)
+    if scale == 1.0:
         return size
-    scale = short_side / short
     return max(minimum, round(width * scale)), max(minimum, round(height * scale))
 
 

@@ -52,8 +52,15 @@ def _from_images(images: list[Image.Image], like: Tensor) -> Tensor:
     return torch.from_numpy(arr).permute(0, 3, 1, 2).to(like.device, like.dtype)
 
 
+# Largest side each codec can hold: no platform delivers a longer rendition in that format.
+CODEC_MAX_SIDE = {"JPEG": 65_500, "WEBP": 16_383}
+
+
 def codec_roundtrip(x: Tensor, fmt: str, quality: int) -> Tensor:
-    """Encode and decode every image of ``x`` with Pillow (no gradient)."""
+    """Encode and decode every image of ``x`` with Pillow (no gradient); unchanged where the codec
+    cannot hold its size."""
+    if max(x.shape[-2:]) > CODEC_MAX_SIDE.get(fmt, 1 << 31):
+        return x
     out = []
     for image in _to_uint8_images(x):
         buffer = io.BytesIO()

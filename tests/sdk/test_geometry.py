@@ -27,3 +27,13 @@ def test_a_small_uploads_thumbnail_is_scaled_to_the_upload() -> None:
     assert grid.scaled == (300, 200)
     thumbnail = resize(_gradient(300, 200), (150, 100))
     assert grid.working_of(thumbnail).shape[-2:] == (grid.padded[1], grid.padded[0])
+
+
+def test_a_long_strip_costs_what_a_four_to_one_image_costs() -> None:
+    ordinary = Grid.plan((4000, 3000), 512)
+    assert ordinary.scaled == (683, 512)  # the short side rule alone
+    strip = Grid.plan((500, 128000), 512)
+    assert strip.scaled[0] * strip.scaled[1] <= 4 * 512**2
+    assert strip.render[0] * strip.render[1] <= 4 * 1024**2
+    assert abs(strip.scaled[1] / strip.scaled[0] - 256) < 2  # the same shape, only smaller
+    assert Grid.plan((64, 1_000_000), 512).padded[0] >= 8

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from stylecloak.engine import transforms
 from stylecloak.engine.cloaker import Cloaker
 from stylecloak.errors import ConfigurationError
@@ -50,3 +51,10 @@ def test_each_step_draws_one_transformation_per_slot(fast_settings) -> None:  # 
 def test_a_misspelt_profile_fails_when_the_cloaker_is_built(fast_settings) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigurationError, match="platfrom"):
         Cloaker(fast_settings.replace(robustness="platfrom"))
+
+
+def test_a_rendition_too_long_for_the_codec_passes_unchanged() -> None:
+    strip = torch.rand(1, 3, 8, transforms.CODEC_MAX_SIDE["WEBP"] + 1)
+    assert torch.equal(transforms.codec_roundtrip(strip, "WEBP", 80), strip)
+    fits = torch.rand(1, 3, 8, 64)
+    assert not torch.equal(transforms.codec_roundtrip(fits, "WEBP", 80), fits)
