@@ -75,6 +75,8 @@ def clean_etag(value: object) -> str | None:
 def load_json(body: str | bytes | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(body, Mapping):
         return body
+    if not isinstance(body, str | bytes):  # a Lambda invoked by hand with a list, a number, null
+        raise MalformedEventError("the event is not a JSON object", detail=_preview(body))
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -26,6 +26,10 @@ from stylecloak.adapters.s3.processor import Outcome, Processor, Progress, Retry
 
 log = logging.getLogger(__name__)
 
+# SQS holds 256 KiB per message; a dead letter quotes at most this many characters of the raw body
+# (UTF-8: 4 bytes each at worst), leaving room for the rest of the entry.
+MAX_BODY_CHARS = 32_000
+
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
@@ -49,10 +53,12 @@ class DeadLetter:
             "stylecloak": __version__,
         }
         if self.body is not None:
-            entry["body"] = self.body
+            entry["body"] = self.body[:MAX_BODY_CHARS]
+            if len(self.body) > MAX_BODY_CHARS:
+                entry["body_chars"] = len(self.body)  # cut: the entry must fit in one SQS message
         elif self.event is not None:
             entry["record"] = dict(self.event.record)
-        return json.dumps(entry, default=str)
+        return json.dumps(entry, default=str, ensure_ascii=False)
 
 
 @dataclass(slots=True)
@@ -104,6 +110,13 @@ class EventHandler:
                 log.warning("retry later: %s: %s", event.identity, exc)
                 verdict.retry = exc
                 self._count_failure(exc.reason)
+                continue
+            except Exception as exc:
+                # A bug or an untyped failure below: retried like a transient one, so that once
+                # max_receives is reached the message is dead-lettered with this as its reason.
+                log.exception("unexpected error on %s", event.identity)
+                verdict.retry = RetryLater("internal_error", f"{type(exc).__name__}: {exc}")
+                self._count_failure("internal_error")
                 continue
             verdict.outcomes.append(outcome)
             self._count(outcome.status, outcome.reason)

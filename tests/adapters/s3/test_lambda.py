@@ -146,3 +146,43 @@ def test_module_level_handler_is_configured_from_the_environment(
     assert aws_lambda.lambda_handler(sqs_event(messages), Context()) == {"batchItemFailures": []}
     assert aws_lambda.default_handler() is aws_lambda.default_handler()  # built once per container
     assert is_cloaked(stack.read("public/env.png") or b"")
+
+
+class BrokenClient:
+    """A cloak client with a bug: it raises an untyped error."""
+
+    def cloak(self, data: bytes, **options: Any) -> Any:
+        raise RuntimeError("cannot allocate memory")
+
+
+def test_an_untyped_failure_is_retried_then_dead_lettered_and_the_original_kept(stack: Stack) -> None:
+    stack.upload("bug.png", encoded(painting(160, 128, seed=33)), ContentType="image/png")
+    [message] = [m for m in stack.receive_raw() if "Records" in m["Body"]]
+    handler = handler_for(stack, BrokenClient(), max_receives=3)
+
+    first = handler(sqs_event([message]), Context())
+    assert first == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert stack.dead_letters() == []
+
+    message["Attributes"] = {"ApproximateReceiveCount": "3"}
+    assert handler(sqs_event([message]), Context()) == {"batchItemFailures": []}
+    [letter] = stack.dead_letters()
+    assert letter["reason"] == "retries_exhausted:internal_error"
+    assert "RuntimeError: cannot allocate memory" in letter["detail"]
+    assert stack.head("incoming/bug.png") is not None and stack.head("public/bug.png") is None
+
+
+@pytest.mark.parametrize("event", [[1, 2], 3, None])
+def test_an_event_that_is_not_an_object_is_dead_lettered(stack: Stack, s3_client: Any, event: Any) -> None:
+    summary = handler_for(stack, s3_client)(event, Context())
+    assert summary["dead_letters"][0]["reason"] == "malformed_event"
+    assert [letter["reason"] for letter in stack.dead_letters()] == ["malformed_event"]
+
+
+def test_a_huge_unreadable_body_still_fits_in_one_dead_letter(stack: Stack, s3_client: Any) -> None:
+    body = "é" * 100_000  # 300 KB once JSON escaped it: over SQS's 256 KiB per message
+    verdict = handler_for(stack, s3_client).handler.handle(body, message_id="m-1")
+    assert verdict.done
+    [letter] = stack.dead_letters()
+    assert letter["reason"] == "malformed_event" and letter["body_chars"] == 100_000
+    assert letter["body"] == body[: len(letter["body"])] and len(letter["body"]) < len(body)
