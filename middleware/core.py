@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+from urllib.parse import quote
 
 from PIL import Image
 from stylecloak import marker
@@ -99,7 +100,8 @@ class Outcome:
         """``X-Stylecloak`` value for this part: ``cloaked; v=0.1.0; style=mosaic`` and the like."""
         parts = [self.status, f"v={__version__}"]
         if self.report is not None:
-            parts.append(f"style={self.report.target_style}")
+            # Percent-encoded: a style named after a reference file ("ref:水墨") must stay one latin-1 line.
+            parts.append(f"style={quote(self.report.target_style, safe=':-_.+')}")
         if self.ticket:
             parts.append(f"ticket={self.ticket}")
         if self.reason:

@@ -181,3 +181,18 @@ def test_refusals_are_json_for_apis_and_html_for_browsers() -> None:
     page = error_response(exc, "text/html,application/xhtml+xml,*/*;q=0.8")
     assert ("Content-Type", "text/html; charset=utf-8") in page.headers
     assert b"could not protect &lt;it&gt;" in page.body and b"<it>" not in page.body
+
+
+def test_a_style_named_in_any_script_stays_a_latin1_header() -> None:
+    from urllib.parse import unquote
+
+    from stylecloak.middleware.core import Outcome
+    from stylecloak.result import CloakReport
+
+    original = upload(b"x")
+    report = CloakReport.model_construct(target_style="ref:水墨 ink\r\nX-Injected: 1")
+    value = Outcome("cloaked", original, original, "JPEG", report=report).header_value()
+    value.encode("latin-1")  # a response or part header must be latin-1
+    assert "\r" not in value and "\n" not in value
+    style = value.split("style=")[1]
+    assert unquote(style) == "ref:水墨 ink\r\nX-Injected: 1"
