@@ -18,7 +18,15 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from stylecloak.errors import MissingExtraError, StylecloakError
-from stylecloak.middleware.core import HEADER, Outcome, Upload, UploadProtector, rights_headers, summary_header
+from stylecloak.middleware.core import (
+    HEADER,
+    Outcome,
+    Upload,
+    UploadProtector,
+    UploadTooLargeError,
+    rights_headers,
+    summary_header,
+)
 from stylecloak.middleware.policy import OPT_OUT_HEADER
 from stylecloak.middleware.responses import error_response, title_for, wants_html
 from stylecloak.middleware.sniff import SNIFF_BYTES
@@ -27,6 +35,7 @@ try:
     from django.core.files.uploadedfile import InMemoryUploadedFile, TemporaryUploadedFile, UploadedFile
     from django.http import HttpRequest, HttpResponse
     from django.template.loader import render_to_string
+    from django.urls import Resolver404, resolve
 except ImportError as exc:  # pragma: no cover - exercised by the no-extras import test
     raise MissingExtraError("django", "django") from exc
 
@@ -76,6 +85,9 @@ class StylecloakMiddleware:
         self.image_headers = rights_headers(self.protector.rights) if policy.rights_headers else []
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        oversize = self._body_over_limit(request)
+        if oversize is not None:
+            return oversize
         response = self.get_response(request)
         outcomes: list[Outcome] | None = getattr(request, "stylecloak", None)
         if outcomes is not None:
@@ -91,6 +103,27 @@ class StylecloakMiddleware:
             for name, value in self.image_headers:
                 response.setdefault(name, value)
         return response
+
+    def _body_over_limit(self, request: HttpRequest) -> HttpResponse | None:
+        """413 for a covered multipart body over ``max_body_bytes``, before anything reads it.
+
+        Django parses the whole body (spooling files to disk) the first time anything touches
+        ``request.POST`` or ``FILES``, and CSRF's ``process_view`` does, so ``process_view`` is too late.
+        """
+        if request.content_type != "multipart/form-data" or not self.policy.covers(
+            request.method or "GET", request.path_info
+        ):
+            return None
+        declared = str(request.META.get("CONTENT_LENGTH") or "")
+        if not declared.isdigit() or int(declared) <= self.policy.max_body_bytes:
+            return None
+        try:
+            if getattr(resolve(request.path_info).func, "stylecloak_exempt", False):
+                return None
+        except Resolver404:
+            pass
+        limit = self.policy.max_body_bytes
+        return self.refusal(request, UploadTooLargeError(f"the request body is {declared} bytes; the limit is {limit}"))
 
     def process_view(
         self, request: HttpRequest, view: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]

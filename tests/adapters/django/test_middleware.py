@@ -99,6 +99,14 @@ def test_oversize_images_get_413(using, jpeg: bytes) -> None:  # type: ignore[no
     assert response.status_code == 413 and response.json()["error"] == "image_too_large" and site.CALLS == []
 
 
+def test_a_body_over_the_limit_gets_413_before_the_view(using, jpeg: bytes) -> None:  # type: ignore[no-untyped-def]
+    with using(STYLECLOAK_MAX_BODY_BYTES=len(jpeg) // 2):
+        response = DjangoClient().post("/upload", files(artwork=("wheat.jpg", jpeg, "image/jpeg")))
+        exempt = DjangoClient().post("/save", files(artwork=("wheat.jpg", jpeg, "image/jpeg")))
+    assert response.status_code == 413 and response.json()["error"] == "upload_too_large"
+    assert site.CALLS == ["save"] and exempt.status_code == 200  # an exempt view keeps its own limits
+
+
 def test_an_already_cloaked_image_is_not_cloaked_again(using, cloaked_jpeg: bytes) -> None:  # type: ignore[no-untyped-def]
     with using():
         response = DjangoClient().post("/upload", files(artwork=("again.jpg", cloaked_jpeg, "image/jpeg")))
