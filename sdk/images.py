@@ -110,7 +110,10 @@ def read_bytes(source: ImageInput, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
             raise InvalidImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
         if size > max_bytes:
             raise ImageTooLargeError(f"{path} is {size} bytes; the limit is {max_bytes}")
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:  # a directory, a file that vanished or is unreadable
+            raise InvalidImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
     elif hasattr(source, "read"):
         data = source.read(max_bytes + 1)
         if not isinstance(data, bytes):
@@ -359,9 +362,13 @@ def decode(
     """Decode ``source`` (path, bytes, binary file or PIL image) for cloaking, or raise a typed error."""
     if isinstance(source, Image.Image):
         buffer = io.BytesIO()
-        fmt = source.format if source.format in CONTENT_TYPES else "PNG"
+        # An in-memory image without a format: PNG, or TIFF for CMYK, which PNG cannot hold.
+        fmt = source.format if source.format in CONTENT_TYPES else ("TIFF" if source.mode == "CMYK" else "PNG")
         save_format = "PNG" if fmt in ("GIF", "MPO") else fmt
-        source.save(buffer, format=save_format, **({"quality": 100} if save_format == "JPEG" else {}))
+        try:
+            source.save(buffer, format=save_format, **({"quality": 100} if save_format == "JPEG" else {}))
+        except (OSError, ValueError, KeyError) as exc:
+            raise UnsupportedImageError(f"cannot cloak a PIL image in mode {source.mode}; convert it to RGB") from exc
         data = buffer.getvalue()
     else:
         data = read_bytes(source, max_bytes)

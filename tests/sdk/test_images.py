@@ -91,6 +91,18 @@ def test_missing_file_is_invalid(tmp_path) -> None:  # type: ignore[no-untyped-d
         images.decode(tmp_path / "nope.png")
 
 
+def test_a_directory_is_invalid(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(errors.InvalidImageError, match="cannot read"):
+        images.decode(tmp_path)
+
+
+def test_pil_images_without_a_format() -> None:
+    cmyk = Image.fromarray(painting()).convert("CMYK")  # no format: PNG cannot hold CMYK, TIFF can
+    assert images.decode(cmyk).cmyk is not None
+    with pytest.raises(errors.UnsupportedImageError, match="mode HSV"):
+        images.decode(Image.fromarray(painting()).convert("HSV"))
+
+
 def test_all_input_kinds(tmp_path, png_bytes: bytes) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "a.png"
     path.write_bytes(png_bytes)
