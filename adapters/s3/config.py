@@ -186,6 +186,15 @@ class S3Config(BaseModel):
                 for written in (route.destination, route.archive):
                     if written is not None and written.overlaps(watched.source):
                         raise ValueError(f"{written.url()} is written by one route and watched by another")
+        # An archive holds private originals: no other route may publish into it or archive there too
+        # (the same key from two sources would overwrite one original with the other).
+        for index, route in enumerate(self.routes):
+            if route.archive is None:
+                continue
+            for other in self.routes[:index] + self.routes[index + 1 :]:
+                for written in (other.destination, other.archive):
+                    if written is not None and written.overlaps(route.archive):
+                        raise ValueError(f"{written.url()} overlaps the archive {route.archive.url()} of another route")
         return self
 
     def route_for(self, bucket: str, key: str) -> Route | None:

@@ -61,6 +61,22 @@ def test_one_routes_output_may_not_be_anothers_source() -> None:
     assert config.route_for("art", "b/1.png") is None and not config.watched("other", "a/1.png")
 
 
+@pytest.mark.parametrize(
+    "other", [{"destination": "s3://art/orig/"}, {"original": "archive", "archive": "s3://art/orig/x/"}]
+)
+def test_an_archive_belongs_to_one_route(other: dict[str, str]) -> None:
+    archiving = {
+        "source": "s3://art/a/",
+        "destination": "s3://cdn/a/",
+        "original": "archive",
+        "archive": "s3://art/orig/",
+    }
+    second = {"source": "s3://art/c/", "destination": "s3://cdn/c/", **other}
+    for routes in ([archiving, second], [second, archiving]):
+        with pytest.raises(ValueError, match="overlaps the archive"):
+            S3Config.model_validate({"routes": routes})
+
+
 def test_content_types() -> None:
     route = Route(source="s3://art/in/", destination="s3://art/out/", content_types=("image/*", "Binary/Octet-Stream"))
     assert route.accepts_type("image/png") and route.accepts_type("IMAGE/JPEG; q=1")
