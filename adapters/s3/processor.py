@@ -265,7 +265,12 @@ class Processor:
             if identity.version:
                 # Exactly the version we copied: a newer upload under the same key is never touched.
                 self.s3.delete_object(Bucket=bucket, Key=key, VersionId=identity.version)
+            elif self.config.conditional_writes:
+                # Deleted only if still the bytes we archived (S3 honours If-Match on DELETE since 2025).
+                self.s3.delete_object(Bucket=bucket, Key=key, IfMatch=f'"{identity.etag}"')
             else:
+                # Without conditional deletes a re-upload between this HEAD and the delete is lost;
+                # versioned buckets (the branch above) or conditional writes close that window.
                 current = self._head(bucket, key)
                 if current is not None and clean_etag(current.get("ETag")) == identity.etag:
                     self.s3.delete_object(Bucket=bucket, Key=key)

@@ -186,3 +186,30 @@ def test_a_huge_unreadable_body_still_fits_in_one_dead_letter(stack: Stack, s3_c
     [letter] = stack.dead_letters()
     assert letter["reason"] == "malformed_event" and letter["body_chars"] == 100_000
     assert letter["body"] == body[: len(letter["body"])] and len(letter["body"]) < len(body)
+
+
+class ReuploadBeforeDelete:
+    """An S3 client on which the artist re-uploads the same key just before the archive's delete lands."""
+
+    def __init__(self, s3: Any, replacement: bytes) -> None:
+        self._s3, self.replacement = s3, replacement
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+    def delete_object(self, **kwargs: Any) -> Any:
+        self._s3.put_object(Bucket=kwargs["Bucket"], Key=kwargs["Key"], Body=self.replacement)
+        return self._s3.delete_object(**kwargs)
+
+
+def test_archiving_never_deletes_a_reupload_that_lands_first(stack: Stack, s3_client: Any) -> None:
+    first, second = encoded(painting(160, 128, seed=34)), encoded(painting(160, 128, seed=35))
+    key = stack.upload("twice.png", first, ContentType="image/png")
+    [message] = [m for m in stack.receive_raw() if "Records" in m["Body"]]
+    config = stack.s3_config(routes=[stack.route(original="archive", archive=f"s3://{stack.bucket}/private/")])
+    s3, sqs = clients(stack.url)
+    handler = LambdaHandler(config, client=s3_client, s3=ReuploadBeforeDelete(s3, second), sqs=sqs)
+
+    handler(json.loads(message["Body"]), Context())
+    assert stack.read("private/twice.png") == first  # the first original, archived
+    assert stack.read(key) == second  # the re-upload, kept for its own event
