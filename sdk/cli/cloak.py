@@ -19,7 +19,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".a
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("cloak", help="Cloak images (files or folders).", description=__doc__)
     parser.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="Image files or folders of images.")
-    parser.add_argument("-o", "--output", type=Path, help="Output file (one input) or folder (several).")
+    parser.add_argument("-o", "--output", help="Output file (one input) or folder (several).")
     parser.add_argument("--intensity", choices=["low", "default", "high"], help="Budget preset.")
     parser.add_argument("--quality", choices=["fast", "default", "slow"], help="Search-time preset.")
     parser.add_argument("--artist", help="Artist id: their target style is chosen once and reused.")
@@ -84,12 +84,14 @@ def collect(inputs: list[Path], recursive: bool) -> list[Path]:
     return files
 
 
-def output_path(source: Path, output: Path | None, many: bool) -> Path:
+def output_path(source: Path, output: str | None, many: bool) -> Path:
+    """Where ``source``'s cloak goes: ``output`` is a folder with several inputs, when it exists as
+    one, or when written with a trailing slash (kept as a string: ``Path`` drops the slash)."""
     if output is None:
         return source.with_name(f"{source.stem}.cloaked{source.suffix}")
-    if many or output.is_dir() or str(output).endswith(os.sep):
-        return output / source.name
-    return output
+    if many or Path(output).is_dir() or output.endswith(("/", os.sep)):
+        return Path(output) / source.name
+    return Path(output)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

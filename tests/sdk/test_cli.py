@@ -75,3 +75,12 @@ def test_console_script_runs() -> None:
         [sys.executable, "-m", "stylecloak", "--version"], capture_output=True, text=True, check=True
     )
     assert stylecloak.__version__ in result.stdout
+
+
+def test_an_output_written_with_a_trailing_slash_is_a_folder(tmp_path: Path) -> None:
+    from stylecloak.cli.cloak import output_path
+
+    source = tmp_path / "one.png"
+    assert output_path(source, str(tmp_path / "cloaked") + "/", many=False) == tmp_path / "cloaked" / "one.png"
+    assert output_path(source, str(tmp_path / "out.png"), many=False) == tmp_path / "out.png"
+    assert output_path(source, None, many=False) == tmp_path / "one.cloaked.png"
