@@ -64,8 +64,9 @@ class CloakParams:
     working_resolution: int
     seed: int
     extractor: str
-    robustness: str = "platform"
+    robustness: str = "mimic"
     render_cap: int = 1024
+    mimic_resolutions: tuple[int, ...] = (512, 768, 1024)
 
     def settings_hash(self) -> str:
         payload = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
@@ -80,8 +81,9 @@ def resolve(
     working_resolution: int,
     seed: int,
     extractor: str,
-    robustness: str = "platform",
+    robustness: str = "mimic",
     render_cap: int = 1024,
+    mimic_resolutions: tuple[int, ...] = (512, 768, 1024),
     overrides: dict[str, Any] | None = None,
 ) -> CloakParams:
     """Presets → :class:`CloakParams`, then explicit ``overrides`` (``None`` values ignored)."""
@@ -107,6 +109,7 @@ def resolve(
         extractor=extractor,
         robustness=robustness,
         render_cap=render_cap,
+        mimic_resolutions=tuple(mimic_resolutions),
     )
     changes = {key: value for key, value in (overrides or {}).items() if value is not None}
     unknown = set(changes) - set(CloakParams.__dataclass_fields__)

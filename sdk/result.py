@@ -30,10 +30,19 @@ class CloakReport(BaseModel):
     steps: int
     seconds: float
     latent_shift: float = Field(
-        description="1 − ‖Φ(x̃) − t‖ / ‖Φ(x) − t‖ on the saved output x̃; 1 = moved fully to the target t."
+        description="1 − ‖Φ(x̃) − t‖ / ‖Φ(x) − t‖ on the saved output x̃, on the working grid (the cloak's own "
+        "512 px view); 1 = moved fully to the target t."
     )
     shifts: dict[str, float] = Field(default_factory=dict, description="Latent shift per extractor.")
-    ssim: float = Field(description="SSIM of the output to the input (luma, working resolution).")
+    mimic_shift: float | None = Field(
+        default=None,
+        description="Mean latent shift (primary extractor) over the standard mimic views: the image as trainers "
+        "feed it to their models, at short sides 512, 768, 1024 and its own size, bilinear and bicubic.",
+    )
+    mimic_worst: float | None = Field(default=None, description="Lowest latent shift among the standard mimic views.")
+    mimic_views: dict[str, float] = Field(default_factory=dict, description="Latent shift at each standard view.")
+    ssim: float = Field(description="SSIM of the output to the input at full size.")
+    ssim_working: float | None = Field(default=None, description="SSIM on the working grid.")
     psnr: float = Field(description="PSNR of the output to the input (dB, full resolution).")
     max_abs_change: float = Field(description="Largest pixel change in the output, in [0, 1] units.")
     size: tuple[int, int] = Field(description="Output width and height (same as the input).")

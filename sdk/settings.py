@@ -69,10 +69,18 @@ class Settings(BaseSettings):
         description="Short side (px) at which the platform's transformations are simulated.",
     )
     robustness: str = Field(
-        default="platform",
-        description="Transformations the cloak is optimised to survive: platform (its own save and common "
-        "art-site re-encodes and resizes), output (its own save only), or slots written "
-        "out (e.g. save;jpeg75,webp80;width400+jpeg85).",
+        default="mimic",
+        description="What the cloak is optimised to survive: mimic (the views trainers feed their models: "
+        "training resolutions 512-1024 and the upload's own size, their resamplers and flips, after the "
+        "output's own save and the platform's re-encodes), or a working-grid profile, cheaper and protecting "
+        "the cloak's own 512 px view only: platform (its own save and common art-site re-encodes and resizes), "
+        "output (its own save only), or slots written out (e.g. save;jpeg75,webp80;width400+jpeg85).",
+    )
+    mimic_resolutions: tuple[int, ...] = Field(
+        default=(512, 768, 1024),
+        min_length=1,
+        description="Training resolutions (short side, px) of the mimics the cloak is optimised and measured "
+        "against, besides the upload's own size (JSON list in the env).",
     )
     target_choice: Literal["reachable", "seeded"] = Field(
         default="reachable",
@@ -117,6 +125,13 @@ class Settings(BaseSettings):
     token: SecretStr | None = Field(default=None, description="Bearer token for the endpoint.")
     timeout_s: float = Field(default=120.0, gt=0, description="Request timeout of the http backend.")
     retries: int = Field(default=4, ge=0, description="Retries on 503/429 and connection errors.")
+
+    @field_validator("mimic_resolutions")
+    @classmethod
+    def _resolutions(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 64 <= r <= 4096 for r in value):
+            raise ValueError("each mimic resolution must be between 64 and 4096 px")
+        return tuple(sorted(set(value)))
 
     @field_validator("extractor")
     @classmethod

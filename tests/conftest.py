@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -85,13 +86,20 @@ def jpeg_bytes() -> bytes:
     return encoded(painting(), "JPEG", quality=92)
 
 
-#: Quick real cloaks: few steps, small working grid, SSIM budget.
-FAST = {"quality": "fast", "working_resolution": 128, "render_cap": 128, "budget": "ssim"}
+#: Quick real cloaks: few steps, small working grid and mimic views, SSIM budget.
+FAST = {
+    "quality": "fast",
+    "working_resolution": 128,
+    "render_cap": 128,
+    "mimic_resolutions": [128, 192],
+    "budget": "ssim",
+}
 
 
 def fast_env(models_dir: Path | str | None = None, cache_dir: Path | str | None = None) -> dict[str, str]:
     """:data:`FAST` as ``STYLECLOAK_*`` variables, for a process configured from its environment."""
-    env = {f"STYLECLOAK_{key.upper()}": str(value) for key, value in FAST.items()}
+    env = {f"STYLECLOAK_{key.upper()}": json.dumps(value) if isinstance(value, list) else str(value)
+           for key, value in FAST.items()}  # fmt: skip
     if models_dir is not None:
         env["STYLECLOAK_MODELS_DIR"] = str(models_dir)
     if cache_dir is not None:

@@ -26,6 +26,13 @@ def register(subparsers: Any) -> None:
         "--against", nargs="+", default=[], metavar="EXTRACTOR", help="Other extractors for the transfer figure."
     )
     parser.add_argument("--transforms", nargs="+", metavar="NAME", help="Transformations to measure (registry names).")
+    parser.add_argument(
+        "--views",
+        nargs="+",
+        metavar="NAME",
+        help="Mimic views to measure besides the standard ones (registry names; default: every extended view: "
+        "crops, flips, buckets, other filters, the platform's deliveries).",
+    )
     parser.add_argument("--intensity", choices=["low", "default", "high"])
     parser.add_argument("--quality", choices=["fast", "default", "slow"])
     parser.add_argument(
@@ -49,7 +56,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stylecloak.engine import transforms
+    from stylecloak.engine import transforms, views
     from stylecloak.engine.cloaker import Cloaker
     from stylecloak.engine.evaluate import Evaluator
 
@@ -58,7 +65,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     settings = settings_from(args, extractor=args.extractor, robustness=args.robustness)
     cloaker = Cloaker(settings)
-    evaluator = Evaluator(cloaker, transform_names=args.transforms or transforms.EVAL_TRANSFORMS, against=args.against)
+    evaluator = Evaluator(
+        cloaker,
+        transform_names=args.transforms or transforms.EVAL_TRANSFORMS,
+        view_names=args.views if args.views is not None else views.EXTENDED,
+        against=args.against,
+    )
     options: dict[str, Any] = {
         key: value
         for key, value in (
@@ -99,10 +111,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _means(evaluations: list[Any]) -> dict[str, float]:
-    names = list(evaluations[0].protection)
-    means = {name: round(sum(e.protection[name] for e in evaluations) / len(evaluations), 4) for name in names}
-    means["ssim"] = round(sum(e.imperceptibility.ssim for e in evaluations) / len(evaluations), 4)
+def _means(evaluations: list[Any]) -> dict[str, Any]:
+    count = len(evaluations)
+    means: dict[str, Any] = {
+        "mimic_mean": round(sum(e.mimic_mean for e in evaluations) / count, 4),
+        "mimic_worst": round(sum(e.mimic_worst for e in evaluations) / count, 4),
+        "views": {name: round(sum(e.views[name] for e in evaluations) / count, 4) for name in evaluations[0].views},
+        "working_grid": {
+            name: round(sum(e.protection[name] for e in evaluations) / count, 4) for name in evaluations[0].protection
+        },
+        "ssim": round(sum(e.imperceptibility.ssim for e in evaluations) / count, 4),
+        "ssim_working": round(sum(e.imperceptibility.ssim_working for e in evaluations) / count, 4),
+        "psnr": round(sum(e.imperceptibility.psnr for e in evaluations) / count, 2),
+        "max_abs_change": round(max(e.imperceptibility.max_abs_change for e in evaluations), 4),
+    }
     costs = [e.cost.seconds for e in evaluations if e.cost is not None]
     if costs:
         means["seconds"] = round(sum(costs) / len(costs), 2)
@@ -110,9 +132,13 @@ def _means(evaluations: list[Any]) -> dict[str, float]:
 
 
 def _print_summary(evaluation: Any) -> None:
+    imp = evaluation.imperceptibility
+    print(f"{evaluation.input}: target {evaluation.target_style}; mimic views mean {evaluation.mimic_mean:.3f}, "
+          f"worst {evaluation.mimic_worst:.3f}; full-size SSIM {imp.ssim:.3f}, PSNR {imp.psnr:.1f} dB")  # fmt: skip
+    views = ", ".join(f"{name} {value:.3f}" for name, value in evaluation.views.items())
+    print(f"  views: {views}")
     shifts = ", ".join(f"{name} {value:.3f}" for name, value in evaluation.protection.items())
-    print(f"{evaluation.input}: target {evaluation.target_style}; shift {shifts}; SSIM "
-          f"{evaluation.imperceptibility.ssim:.3f}")  # fmt: skip
+    print(f"  working grid: {shifts}")
     if evaluation.transfer:
         transfer = ", ".join(f"{k} {'—' if v is None else f'{v:.3f}'}" for k, v in evaluation.transfer.items())
         print(f"  transfer: {transfer}")

@@ -23,8 +23,8 @@ from PIL import Image
 from stylecloak import encoding, images, marker, presets, targets
 from stylecloak._version import __version__
 from stylecloak.engine import budget as budgets
-from stylecloak.engine import device, metrics, preview, reach, transforms
-from stylecloak.engine.geometry import Grid, to_array, to_tensor
+from stylecloak.engine import device, metrics, preview, reach, robustness, views
+from stylecloak.engine.geometry import Grid, to_array, to_tensor, upsample
 from stylecloak.engine.optimize import Goal, Objective, Progress, optimise
 from stylecloak.engine.style_transfer import LatentStats, StyleStatsCache, adain
 from stylecloak.engine.targeting import Prepared, Term, latent_goals, parse_extractors, rendition_goals
@@ -75,7 +75,7 @@ class Cloaker:
         self.catalogue = catalogue or Catalogue(references=self.settings.style_images)
         self.store = target_store if target_store is not None else targets.open_store(self.settings.target_store)
         self.budget = budgets.load(self.settings.budget, self.settings, self.compute)
-        transforms.profile(self.settings.robustness, "PNG", 0)  # a misspelt profile fails here, not per image
+        robustness.check(self.settings.robustness)  # a misspelt profile fails here, not per image
         self._renderer: Any = None
         self._lock = threading.Lock()
 
@@ -97,6 +97,7 @@ class Cloaker:
             extractor=self.settings.extractor,
             robustness=self.settings.robustness,
             render_cap=self.settings.render_cap,
+            mimic_resolutions=self.settings.mimic_resolutions,
             overrides=overrides,
         )
 
@@ -326,24 +327,32 @@ class Cloaker:
         # own codec is still in its report's measured shift.
         fmt, quality_out = sorted(formats)[0]
         goals = self._goals(batch)
+        plan = robustness.plan(params.robustness, first.grid, fmt, quality_out, params.mimic_resolutions)
         outcome = optimise(
             torch.cat([job.prepared.x_render for job in batch]),
             first.grid,
             goals,
             self.budget,
             Objective(params.steps, params.lr, params.alpha, params.budget_p, params.linf),
-            profile=transforms.profile(params.robustness, fmt, quality_out),
+            profile=plan.slots,
+            delta_on=plan.delta_on,
+            saved=plan.saved,
+            slots_per_step=plan.slots_per_step,
             gray=[job.prepared.decoded.gray for job in batch],
             seed=params.seed,
             progress=progress,
         )
         with torch.no_grad():
-            clean_targets = [goal.target_for(None) for goal in goals]
+            clean = [torch.cat([job.prepared.z_clean[k] for job in batch]) for k in range(len(goals))]
+            rng = np.random.default_rng(0)
+            clean_targets = [goal.target_for(None, z, rng) for goal, z in zip(goals, clean, strict=True)]
         results: list[CloakResult | StylecloakError] = []
         for row, job in enumerate(batch):
             try:
                 targets_row = [t[row : row + 1] for t in clean_targets]
-                result = self._finish(job, outcome.delta[row : row + 1], targets_row, params, rights, started)
+                result = self._finish(
+                    job, outcome.delta[row : row + 1], plan.delta_on, targets_row, params, rights, started
+                )
                 results.append(result)
             except StylecloakError as exc:
                 results.append(exc)
@@ -358,6 +367,7 @@ class Cloaker:
         self,
         job: _Job,
         delta: Tensor,
+        delta_on: str,
         target_latents: list[Tensor],
         params: presets.CloakParams,
         rights: Any,
@@ -365,8 +375,12 @@ class Cloaker:
     ) -> CloakResult:
         prepared = job.prepared
         decoded = prepared.decoded
+        grid = prepared.grid
         # Bicubic upsampling overshoots; clamping keeps the L∞ rail true at full size.
-        delta_full = prepared.grid.delta_to(delta, prepared.grid.full).clamp(-params.linf, params.linf)
+        if delta_on == "render":
+            delta_full = upsample(delta, grid.full).clamp(-params.linf, params.linf)
+        else:
+            delta_full = grid.delta_to(delta, grid.full).clamp(-params.linf, params.linf)
         mark = marker.Marker(__version__, params.settings_hash(), job.choice.style)
         quality = self.output_quality(decoded)
 
@@ -376,14 +390,14 @@ class Cloaker:
             data = encoding.encode(decoded, rgb, quality=quality, xmp_updates=updates, gif_comment=mark.gif_comment())
             return data, rgb
 
-        data, out_rgb = self._saved_within_budget(prepared, save, params.budget_p)
+        data, out_rgb, x_saved, spent = self._saved_within_budget(prepared, save, params.budget_p)
         rights_info = None
         if rights is not None:
             # Metadata only, after the pixels are final; signing (C2PA) must be the last step.
             from stylecloak.rights import apply as apply_rights
 
             data, rights_info = apply_rights(data, decoded.format, rights)
-        measured = self.measure(prepared, data, target_latents)
+        measured = self.measure(prepared, x_saved, target_latents, self._view_target(job), params.mimic_resolutions)
         seconds = time.perf_counter() - started
         shifts = measured["shifts"]
         weights = [term.weight for term in self.terms]
@@ -399,13 +413,17 @@ class Cloaker:
             quality=params.quality,
             budget_kind=params.budget_kind,
             budget_p=params.budget_p,
-            budget_value=measured["budget"],
+            budget_value=round(spent, 4),
             linf=params.linf,
             steps=params.steps,
             seconds=round(seconds, 3),
             latent_shift=round(sum(w * s for w, s in zip(weights, shifts.values(), strict=True)) / sum(weights), 4),
             shifts=shifts,
+            mimic_shift=views.summary(measured["mimic"], list(measured["mimic"]))[0] if measured["mimic"] else None,
+            mimic_worst=views.summary(measured["mimic"], list(measured["mimic"]))[1] if measured["mimic"] else None,
+            mimic_views=measured["mimic"],
             ssim=measured["ssim"],
+            ssim_working=measured["ssim_working"],
             psnr=measured["psnr"],
             max_abs_change=float(np.abs(out_rgb - decoded.rgb).max()),
             size=decoded.size,
@@ -424,11 +442,34 @@ class Cloaker:
         )
         return CloakResult(data=data, content_type=decoded.content_type, format=decoded.format, report=report)
 
+    def _view_target(self, job: _Job) -> views.TargetFor | None:
+        """Ω at a mimic view, for the report: AdaIN of the clean view's latent to the style, or the
+        primary extractor's latent of the rendition seen the same way."""
+        if job.rendition is None:
+            stats = self.style_stats.get(self.catalogue.get(job.choice.style))
+            return lambda _view, z: adain(z, stats)
+        rendition = to_tensor(job.rendition, self.compute.device)
+        return lambda view, _z: self.extractor.encode(view(rendition))
+
+    @torch.no_grad()
+    def _spent(self, prepared: Prepared, x_saved: Tensor) -> float:
+        """The budget's distance where it is promised: on the working grid, and at full size (up to the
+        render cap, beyond which the cloak itself is an upsampled render-grid δ)."""
+        grid = prepared.grid
+        working = self.budget.distance(grid.to_working(x_saved), grid.to_working(prepared.x_full))
+        full = self.budget.distance(grid.to_render(x_saved), prepared.x_render)
+        return float(torch.maximum(working, full)[0])
+
+    def _decoded(self, data: bytes) -> Tensor:
+        saved = images.decode(data, max_pixels=1 << 62, max_bytes=1 << 62, min_side=1)
+        return to_tensor(saved.rgb, self.compute.device)
+
     @torch.no_grad()
     def _saved_within_budget(
         self, prepared: Prepared, save: Callable[[float], tuple[bytes, np.ndarray]], p: float
-    ) -> tuple[bytes, np.ndarray]:
-        """The saved file (and its pixels before encoding), with the budget holding on the file itself.
+    ) -> tuple[bytes, np.ndarray, Tensor, float]:
+        """The saved file, its pixels before encoding, its pixels decoded back and the budget it spends,
+        with the budget holding on the file itself.
 
         The optimiser's line search meets the budget on δ; the codec then adds its own error, and more
         of it on a cloaked image than on the original (its fine texture costs JPEG's quantiser more).
@@ -437,22 +478,21 @@ class Cloaker:
         re-encoding the original alone would (a low output quality against a tight p). A palette
         (GIF) has room for almost no cloak: its dither alone costs more than the default budget.
         """
-        x_work = prepared.grid.to_working(prepared.x_full)
 
-        def distance(data: bytes) -> float:
-            saved = images.decode(data, max_pixels=1 << 62, max_bytes=1 << 62, min_side=1)
-            work_saved = prepared.grid.to_working(to_tensor(saved.rgb, self.compute.device))
-            return float(self.budget.distance(work_saved, x_work)[0])
+        def attempt(scale: float) -> tuple[bytes, np.ndarray, Tensor, float]:
+            data, rgb = save(scale)
+            x_saved = self._decoded(data)
+            return data, rgb, x_saved, self._spent(prepared, x_saved)
 
-        best = save(1.0)
-        over = distance(best[0])
+        best = attempt(1.0)
+        over = best[3]
         if over <= p:
             return best
         low, high, fitted = 0.0, 1.0, None
         for _ in range(SAVE_SEARCH_STEPS):
             middle = (low + high) / 2
-            candidate = save(middle)
-            if distance(candidate[0]) <= p:
+            candidate = attempt(middle)
+            if candidate[3] <= p:
                 low, fitted = middle, candidate
             else:
                 high = middle
@@ -460,21 +500,33 @@ class Cloaker:
         if fitted is None:
             # Even a faint cloak does not fit: the format's own error on this image uses the budget.
             log.warning("no cloak fits the budget once saved (%.4f > %g); the image is saved uncloaked", over, p)
-            return save(0.0)
+            return attempt(0.0)
         return fitted
 
     @torch.no_grad()
-    def measure(self, prepared: Prepared, data: bytes, target_latents: Sequence[Tensor]) -> dict[str, Any]:
-        """Shift per extractor, SSIM, PSNR and budget of the saved output, decoded back from ``data``."""
-        saved = images.decode(data, max_pixels=1 << 62, max_bytes=1 << 62, min_side=1)
-        x_saved = to_tensor(saved.rgb, self.compute.device)
-        work_saved = prepared.grid.to_working(x_saved)
+    def measure(
+        self,
+        prepared: Prepared,
+        x_saved: Tensor,
+        target_latents: Sequence[Tensor],
+        view_target: views.TargetFor | None = None,
+        resolutions: Sequence[int] = views.RESOLUTIONS,
+    ) -> dict[str, Any]:
+        """Shift per extractor (working grid), shift at the standard mimic views (primary extractor;
+        ``view_target`` gives Ω at a view), SSIM and PSNR at full size and SSIM on the working grid of
+        the saved output ``x_saved`` (decoded back from the file)."""
+        grid = prepared.grid
+        work_saved = grid.to_working(x_saved)
+        work_clean = grid.to_working(prepared.x_full)
         shifts = {}
         for k, term in enumerate(self.terms):
             z_saved = term.extractor.encode(work_saved)
             shift = metrics.latent_shift(z_saved, prepared.z_clean[k], target_latents[k])
             shifts[term.extractor.name] = round(float(shift[0]), 4)
-        budget_value = float(self.budget.distance(work_saved, prepared.grid.to_working(prepared.x_full))[0])
+        mimic: dict[str, float] = {}
+        if view_target is not None:
+            standard = views.standard(resolutions)
+            mimic = views.shifts(self.extractor.encode, prepared.x_full, x_saved, standard, view_target)
         a, b = x_saved, prepared.x_full
         pixels = a.shape[-1] * a.shape[-2]
         if pixels > SSIM_MAX_PIXELS:
@@ -484,9 +536,10 @@ class Cloaker:
             b = F.interpolate(b, size=size, mode="area")
         return {
             "shifts": shifts,
+            "mimic": mimic,
             "ssim": round(float(metrics.ssim(a, b)[0]), 4),
+            "ssim_working": round(float(metrics.ssim(work_saved, work_clean)[0]), 4),
             "psnr": round(metrics.psnr(x_saved, prepared.x_full), 2),
-            "budget": round(budget_value, 4),
         }
 
     def compare(self, original: ImageInput, cloaked: CloakResult | bytes, style: str | None = None) -> Image.Image:

@@ -1,6 +1,10 @@
 """`stylecloak eval`: how much a cloak protects, and what it costs, in numbers.
 
-- **Protection**: the latent shift under the attack extractor Φ for the saved output, and after each
+- **Mimic views** (the headline): the latent shift under Φ at each view a trainer feeds its model
+  (:mod:`stylecloak.engine.views`: training resolutions 512/768/1024 and the image's own size,
+  bilinear and bicubic, crops, flips, buckets, the platform's deliveries), ``mimic_mean`` and
+  ``mimic_worst`` over the standard views, and the shift against training resolution for the plot.
+- **Working grid**: the latent shift under the attack extractor Φ for the saved output, and after each
   transformation a platform or an attacker applies. A transformation is applied to the original and
   to the cloaked image identically (same noise draw), at full size, and the target is recomputed from
   the transformed original: shift_T = 1 − ‖Φ(T(x̃)) − t_T‖ / ‖Φ(T(x)) − t_T‖, t_T = Ω(T(x)).
@@ -8,7 +12,8 @@
   training pipeline does (see :meth:`Grid.working_of`).
 - **Transfer**: the shift measured by other extractors Ψ, whose target is Ψ of the decoded target
   rendition (Φ's decoder applied to t): does a cloak made against Φ also move Ψ?
-- **Imperceptibility**: PSNR, SSIM (full size), LPIPS where its weights are present, max pixel change.
+- **Imperceptibility**: PSNR and SSIM at full size, SSIM on the working grid, LPIPS where its
+  weights are present, max pixel change.
 - **Cost**: wall seconds, steps, steps per second, peak memory.
 """
 
@@ -27,7 +32,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from stylecloak import images, marker
 from stylecloak.engine import budget as budgets
-from stylecloak.engine import metrics, transforms
+from stylecloak.engine import metrics, transforms, views
 from stylecloak.engine.cloaker import Cloaker
 from stylecloak.engine.geometry import Grid, resize, to_tensor
 from stylecloak.engine.style_transfer import adain
@@ -43,13 +48,16 @@ log = logging.getLogger(__name__)
 # Transformations are applied at full size up to this short side (larger images are first resized
 # to it, as art sites serve them), so evaluating a huge upload stays within memory.
 EVAL_MAX_SHORT_SIDE = 2048
+# Full-size SSIM and PSNR are measured at the upload's own size up to this many pixels.
+FULL_SIZE_MAX_PIXELS = 24_000_000
 
 
 class Imperceptibility(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    psnr: float
-    ssim: float
+    psnr: float = Field(description="dB, at full size.")
+    ssim: float = Field(description="At full size (above FULL_SIZE_MAX_PIXELS: the bounded copy).")
+    ssim_working: float = Field(description="On the working grid, where the budget is also checked.")
     lpips: float | None = Field(description="None where the LPIPS backbone weights are absent.")
     max_abs_change: float
 
@@ -73,7 +81,15 @@ class Evaluation(BaseModel):
     extractor: str
     target_style: str
     budget: str
-    protection: dict[str, float] = Field(description="Latent shift: 'clean' (the saved output), then per transform.")
+    mimic_mean: float = Field(description="Mean latent shift over the standard mimic views.")
+    mimic_worst: float = Field(description="Lowest latent shift among the standard mimic views.")
+    views: dict[str, float] = Field(description="Latent shift at each mimic view (standard, then extended).")
+    by_resolution: dict[int, float] = Field(
+        default_factory=dict, description="Latent shift at each training resolution (short side, bilinear)."
+    )
+    protection: dict[str, float] = Field(
+        description="Latent shift on the working grid: 'clean' (the saved output), then per transform."
+    )
     transfer: dict[str, float | None] = Field(default_factory=dict, description="Clean shift per other extractor.")
     imperceptibility: Imperceptibility
     cost: Cost | None = Field(default=None, description="None when the cloak was made elsewhere (--cloaked).")
@@ -106,11 +122,19 @@ class Evaluator:
         cloaker: Cloaker,
         *,
         transform_names: Sequence[str] = transforms.EVAL_TRANSFORMS,
+        view_names: Sequence[str] = views.EXTENDED,
+        plot_resolutions: Sequence[int] = views.PLOT_RESOLUTIONS,
         against: Sequence[str] = (),
         seed: int = 0,
     ) -> None:
         self.cloaker = cloaker
         self.transforms = [transforms.get(name) for name in transform_names]
+        # The standard views (at the configured training resolutions) always, first.
+        self.resolutions = cloaker.settings.mimic_resolutions
+        self.standard = views.standard(self.resolutions)
+        known = {view.name for view in self.standard}
+        self.views = self.standard + [views.get(name) for name in dict.fromkeys(view_names) if name not in known]
+        self.plot_resolutions = tuple(plot_resolutions)
         self.seed = seed
         self.against: dict[str, FeatureExtractor | None] = {}
         for name in against:
@@ -155,8 +179,15 @@ class Evaluator:
         after = images.decode(data, max_pixels=1 << 62, max_bytes=1 << 62, min_side=1)
         if before.size != after.size:
             raise ConfigurationError(f"cloaked image is {after.size}, the original {before.size}")
-        x = _bounded(to_tensor(before.rgb, self.cloaker.compute.device))
-        x_cloaked = _bounded(to_tensor(after.rgb, self.cloaker.compute.device))
+        device = self.cloaker.compute.device
+        full, full_cloaked = to_tensor(before.rgb, device), to_tensor(after.rgb, device)
+        # Trainers resize the upload itself; the working-grid figures use a bounded copy.
+        at_views = self.mimic(full, full_cloaked, style, self.views)
+        mean, worst = views.summary(at_views, [view.name for view in self.standard])
+        extra = [views.at_resolution(r) for r in self.plot_resolutions if f"{r}/bilinear" not in at_views]
+        plotted = {**at_views, **self.mimic(full, full_cloaked, style, extra)}
+        x, x_cloaked = _bounded(full), _bounded(full_cloaked)
+        del full, full_cloaked
         protection = self.protection(x, x_cloaked, style)
         evaluation = Evaluation(
             input=label,
@@ -164,6 +195,10 @@ class Evaluator:
             extractor=self.cloaker.extractor.name,
             target_style=style,
             budget=self.cloaker.budget.kind,
+            mimic_mean=mean,
+            mimic_worst=worst,
+            views=at_views,
+            by_resolution={r: plotted[f"{r}/bilinear"] for r in sorted({*self.plot_resolutions, *self.resolutions})},
             protection=protection,
             transfer=self.transfer(x, x_cloaked, style),
             imperceptibility=self.imperceptibility(before.rgb, after.rgb),
@@ -175,6 +210,13 @@ class Evaluator:
             report=result.report if result is not None else None,
         )
         return evaluation, result
+
+    def mimic(self, x: Tensor, x_cloaked: Tensor, style: str, at: Sequence[views.View]) -> dict[str, float]:
+        """Latent shift at each view, toward Ω of the clean view (AdaIN to the style's statistics)."""
+        stats = self.cloaker.style_stats.get(self.cloaker.catalogue.get(style))
+        return views.shifts(
+            self.cloaker.extractor.encode, x, x_cloaked, at, lambda _view, z: adain(z, stats), seed=self.seed
+        )
 
     @torch.no_grad()
     def protection(self, x: Tensor, x_cloaked: Tensor, style: str) -> dict[str, float]:
@@ -223,14 +265,18 @@ class Evaluator:
     @torch.no_grad()
     def imperceptibility(self, before: np.ndarray, after: np.ndarray) -> Imperceptibility:
         device = self.cloaker.compute.device
-        a, b = _bounded(to_tensor(before, device)), _bounded(to_tensor(after, device))
+        a, b = to_tensor(before, device), to_tensor(after, device)
+        if a.shape[-1] * a.shape[-2] > FULL_SIZE_MAX_PIXELS:
+            a, b = _bounded(a), _bounded(b)
+        grid = Grid.plan((a.shape[-1], a.shape[-2]), self.cloaker.settings.working_resolution)
+        work_a, work_b = grid.to_working(a), grid.to_working(b)
         lpips_value = None
         if self._lpips is not None:
-            grid = Grid.plan((a.shape[-1], a.shape[-2]), self.cloaker.settings.working_resolution)
-            lpips_value = round(float(self._lpips.distance(grid.to_working(b), grid.to_working(a))[0]), 4)
+            lpips_value = round(float(self._lpips.distance(work_b, work_a)[0]), 4)
         return Imperceptibility(
             psnr=round(metrics.psnr(b, a), 2),
             ssim=round(float(metrics.ssim(b, a)[0]), 4),
+            ssim_working=round(float(metrics.ssim(work_b, work_a)[0]), 4),
             lpips=lpips_value,
             max_abs_change=round(float(np.abs(after - before).max()), 4),
         )

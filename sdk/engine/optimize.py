@@ -1,18 +1,21 @@
 """The cloak's optimisation: find δ so that the extractor sees the image in the target style.
 
-    min_δ  E_T [ Σ_k w_k ‖Φ_k(T(x + δ)) − t_k,T‖² / ‖Φ_k(T(x)) − t_k,T‖² ]  +  α · max(budget(x + δ, x) − p, 0)
+    min_δ  E_v [ Σ_k w_k ‖Φ_k(v(x + δ)) − t_k,v‖² / ‖Φ_k(v(x)) − t_k,v‖² ]  +  α · Σ_g max(budget_g(x + δ, x) − p, 0)
     subject to ‖δ‖∞ ≤ ε
 
-- δ lives on the working grid, where the perceptual budget is measured (the scale at which a model
-  sees the image, and cheap). For the feature term δ is upsampled to the render grid, transformations
-  T from a profile (the output's own save, a platform's re-encodes and resizes) are applied there, and
-  each result is resized back for the extractor. So the optimiser sees what resampling and codecs
-  leave of δ (expectation over transformation). A profile is a list of slots; every step draws one
-  transformation from each slot and averages their terms, so a slot that must always be seen (a
-  thumbnail) is not left to chance.
-- t_k,T is the target for extractor k as seen through T (computed from the transformed original), and
-  each term is normalised by its starting value, so α and the ensemble weights mean the same for
-  every image and extractor.
+- v ranges over what the image goes through before a model sees it (:class:`Seen`): a mimic view
+  (:mod:`stylecloak.engine.views`: a trainer's resize to its resolution with its resampler, crop,
+  flip, perhaps after the platform's re-encode), or, for the older working-grid profiles, a
+  platform transformation followed by the working grid. A profile is a list of slots; every step
+  draws one from each slot and averages their terms, so nothing a slot holds is left to chance.
+- t_k,v is extractor k's target for the image as seen through v (computed from the clean image seen
+  the same way), and each term is normalised by its starting value, so α and the ensemble weights
+  mean the same for every image, view and extractor.
+- δ lives on the **render** grid (the upload itself, capped at ``render_cap`` on the short side) when
+  the profile holds mimic views: every trainer resizes the upload, so δ must be defined where they
+  all start. The working-grid profiles keep δ on the working grid, as they always did.
+- The budget g is measured where it is promised: on the working grid, and, with δ on the render grid,
+  there too (the full-size image a person sees).
 - Adam on δ (initialised uniform in ±ε/2 from a seeded generator), cosine learning-rate decay,
   projection onto the L∞ ball after every step; a final line search on δ's scale enforces the budget.
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
@@ -35,17 +39,53 @@ from stylecloak.models.extractors import FeatureExtractor
 from torch import Tensor
 
 Progress = Callable[[int, int], None]
-QUANTIZE = Transform("quantize", quantize)
 COARSE = 4
 LINE_SEARCH_STEPS = 8
 
 
+class Seen(Protocol):
+    """A path from the image on the render grid to what an extractor is fed."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def deterministic(self) -> bool: ...
+
+    def __call__(self, x: Tensor, rng: np.random.Generator) -> Tensor: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OnWorkingGrid:
+    """A platform transformation of the render-grid image, then resized to the working grid (the
+    working-grid profiles, ``output`` and ``platform``)."""
+
+    transform: Transform
+    grid: Grid
+
+    @property
+    def name(self) -> str:
+        return self.transform.name
+
+    @property
+    def deterministic(self) -> bool:
+        return self.transform.deterministic
+
+    def __call__(self, x: Tensor, rng: np.random.Generator) -> Tensor:
+        return self.grid.working_of(self.transform(x, rng))
+
+
+#: The target latent for the image seen through a path (None: the untransformed working grid), given
+#: the clean image's latent there and the path's noise draw.
+TargetFor = Callable[[Seen | None, Tensor, np.random.Generator], Tensor]
+
+
 @dataclass(frozen=True, slots=True)
 class Goal:
-    """One extractor's term: its targets for images seen through a transform (None = untransformed)."""
+    """One extractor's term: where its latent of the image, seen through a path, should land."""
 
     extractor: FeatureExtractor
-    target_for: Callable[[Transform | None], Tensor]
+    target_for: TargetFor
     weight: float = 1.0
 
 
@@ -69,7 +109,7 @@ class Trace:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    delta: Tensor  # on the working grid, N×3×h×w
+    delta: Tensor  # on the grid it was optimised on (working or render), N×3×h×w
     trace: Trace
     scale: Tensor  # (N,) factor the final line search applied to meet the budget (1 = none needed)
 
@@ -80,25 +120,26 @@ def features(extractor: FeatureExtractor, x: Tensor, grid: Grid) -> Tensor:
 
 
 class _Terms:
-    """Targets and normalising distances per (goal, transform), computed once where deterministic."""
+    """Targets and normalising distances per (goal, path), computed once where deterministic."""
 
-    def __init__(self, goals: Sequence[Goal], x_render: Tensor, grid: Grid) -> None:
+    def __init__(self, goals: Sequence[Goal], x_render: Tensor) -> None:
         self.goals = goals
         self.x_render = x_render
-        self.grid = grid
         self._cache: dict[tuple[int, str], tuple[Tensor, Tensor]] = {}
 
     @torch.no_grad()
-    def get(self, index: int, transform: Transform, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
-        key = (index, transform.name)
-        cached = self._cache.get(key) if transform.deterministic else None
+    def get(self, index: int, seen: Seen, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+        key = (index, seen.name)
+        cached = self._cache.get(key) if seen.deterministic else None
         if cached is not None:
             return cached
         goal = self.goals[index]
-        target = goal.target_for(None if transform.name == "quantize" else transform)
-        clean = features(goal.extractor, transform(self.x_render, rng), self.grid)
+        state = rng.bit_generator.state
+        clean = goal.extractor.encode(seen(self.x_render, rng))
+        rng.bit_generator.state = state  # a rendition target sees the same noise as the image
+        target = goal.target_for(seen, clean, rng)
         base = ((clean - target) ** 2).flatten(1).sum(dim=1).clamp_min(1e-12)
-        if transform.deterministic:
+        if seen.deterministic:
             self._cache[key] = (target, base)
         return target, base
 
@@ -110,24 +151,32 @@ def optimise(
     budget: Budget,
     objective: Objective,
     *,
-    profile: Sequence[Sequence[Transform]] = (),
+    profile: Sequence[Sequence[Seen]] = (),
+    delta_on: Literal["working", "render"] = "working",
+    saved: Transform | None = None,
+    slots_per_step: int | None = None,
     gray: Sequence[bool] | None = None,
     seed: int = 0,
     coarse: int = COARSE,
     progress: Progress | None = None,
 ) -> Outcome:
-    """δ (on the working grid) for each image of ``x_render`` (N×3×H×W in [0, 1], render size).
+    """δ for each image of ``x_render`` (N×3×H×W in [0, 1], render size), on ``delta_on``'s grid.
 
     δ = fine + upsample(coarse part at 1/``coarse`` size): the same set of perturbations, but the
     coarse part's pooled gradient moves low frequencies faster, and those are what survive a
-    platform's downscaling and re-encoding. ``coarse=0`` optimises the fine part alone.
+    platform's downscaling and re-encoding. ``coarse=0`` optimises the fine part alone. ``saved``
+    (the output's own save) is applied to the cloaked image before every path: what a trainer
+    downloads is the saved file. ``slots_per_step`` takes that many slots per step in turn instead of
+    all of them: as much protection per extractor pass, at a fraction of a step's cost.
     """
     n = x_render.shape[0]
     device = x_render.device
     generator = torch.Generator(device="cpu").manual_seed(seed)
     rng = np.random.default_rng(seed)
     linf = objective.linf
-    shape = (n, 3, grid.padded[1], grid.padded[0])
+    on_render = delta_on == "render"
+    width, height = grid.render if on_render else grid.padded
+    shape = (n, 3, height, width)
     delta = ((torch.rand(shape, generator=generator) * 2 - 1) * (linf / 2)).to(device)
     gray_rows = torch.tensor(list(gray) if gray is not None else [False] * n, device=device)
 
@@ -138,42 +187,54 @@ def optimise(
         return d
 
     def rendered(d: Tensor) -> Tensor:
+        if on_render:
+            return (x_render + d).clamp(0, 1)
         # Bicubic upsampling overshoots; the clamp keeps the L∞ rail true at every size.
         return (x_render + grid.delta_to(d, grid.render).clamp(-linf, linf)).clamp(0, 1)
 
     x_work = grid.to_working(x_render)
-
-    height, width = shape[-2:]
     low = torch.zeros((n, 3, -(-height // coarse), -(-width // coarse)), device=device) if coarse else None
 
     def combined(fine: Tensor) -> Tensor:
         if low is None:
             return fine
-        up = F.interpolate(low, size=(height, width), mode="bilinear", align_corners=False)
-        return fine + up
+        return fine + F.interpolate(low, size=(height, width), mode="bilinear", align_corners=False)
+
+    def distance(total: Tensor, adversarial: Tensor) -> Tensor:
+        """The budget's excess where it is promised: the working grid, and the render grid with it."""
+        if not on_render:
+            return budget.distance((x_work + total).clamp(0, 1), x_work)
+        full = budget.distance(adversarial, x_render)
+        return torch.maximum(full, budget.distance(grid.to_working(adversarial), x_work))
 
     delta = project(delta).requires_grad_(True)
     parameters = [delta] if low is None else [delta, low.requires_grad_(True)]
     optimizer = torch.optim.Adam(parameters, lr=objective.lr)
-    terms = _Terms(goals, x_render, grid)
-    slots = [list(slot) for slot in profile if slot] or [[QUANTIZE]]
+    terms = _Terms(goals, x_render)
+    slots = [list(slot) for slot in profile if slot] or [[OnWorkingGrid(Transform("quantize", quantize), grid)]]
+    per_step = slots_per_step or len(slots)
     total_weight = sum(goal.weight for goal in goals)
     trace = Trace()
     steps = objective.steps
     for step in range(steps):
-        drawn = [slot[int(rng.integers(0, len(slot)))] for slot in slots]
+        taken = (
+            slots if per_step >= len(slots) else [slots[(step * per_step + k) % len(slots)] for k in range(per_step)]
+        )
+        drawn = [slot[int(rng.integers(0, len(slot)))] for slot in taken]
         total = combined(delta)
         adversarial = rendered(total)
+        seen_from = adversarial if saved is None else saved(adversarial, rng)
         feature = torch.zeros(n, device=device)
-        for transform in drawn:
-            seen = transform(adversarial, rng)
+        for seen in drawn:
+            draw = int(rng.integers(1 << 62))  # one noise draw per path, for the image and its target alike
+            image = seen(seen_from, np.random.default_rng(draw))
             for index, goal in enumerate(goals):
-                target, base = terms.get(index, transform, rng)
-                z = features(goal.extractor, seen, grid)
+                target, base = terms.get(index, seen, np.random.default_rng(draw))
+                z = goal.extractor.encode(image)
                 feature = feature + goal.weight * ((z - target) ** 2).flatten(1).sum(dim=1) / base
         feature = feature / (total_weight * len(drawn))
-        distance = budget.distance((x_work + total).clamp(0, 1), x_work)
-        loss = feature + objective.alpha * torch.relu(distance - objective.budget_p)
+        spent = distance(total, adversarial)
+        loss = feature + objective.alpha * torch.relu(spent - objective.budget_p)
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()  # type: ignore[no-untyped-call]
         optimizer.step()
@@ -184,29 +245,29 @@ def optimise(
             # Project the sum; the fine part absorbs the correction, the coarse part keeps its course.
             delta.copy_(project(combined(delta)) - (combined(delta) - delta))
         trace.feature_loss.append(float(feature.detach().mean()))
-        trace.budget.append(float(distance.detach().mean()))
-        trace.transform.append(", ".join(t.name for t in drawn))
+        trace.budget.append(float(spent.detach().mean()))
+        trace.transform.append(", ".join(seen.name for seen in drawn))
         if progress is not None:
             progress(step + 1, steps)
     with torch.no_grad():
         final_delta = project(combined(delta.detach()))
-    final, scale = _enforce_budget(final_delta, x_work, budget, objective.budget_p)
+        final, scale = _enforce_budget(final_delta, lambda d: distance(d, rendered(d)), objective.budget_p)
     return Outcome(final, trace, scale)
 
 
 @torch.no_grad()
-def _enforce_budget(delta: Tensor, x_work: Tensor, budget: Budget, p: float) -> tuple[Tensor, Tensor]:
+def _enforce_budget(delta: Tensor, distance: Callable[[Tensor], Tensor], p: float) -> tuple[Tensor, Tensor]:
     """Shrink each image's δ (bisection on its scale) until the budget holds; the penalty alone is soft."""
     n = delta.shape[0]
     scale = torch.ones(n, device=delta.device)
-    over = budget.distance((x_work + delta).clamp(0, 1), x_work) > p
+    over = distance(delta) > p
     if not bool(over.any()):
         return delta, scale
     low = torch.zeros(n, device=delta.device)
     high = torch.ones(n, device=delta.device)
     for _ in range(LINE_SEARCH_STEPS):
         middle = torch.where(over, (low + high) / 2, scale)
-        ok = budget.distance((x_work + delta * middle[:, None, None, None]).clamp(0, 1), x_work) <= p
+        ok = distance(delta * middle[:, None, None, None]) <= p
         low = torch.where(over & ok, middle, low)
         high = torch.where(over & ~ok, middle, high)
     scale = torch.where(over, low, scale)

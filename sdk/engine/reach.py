@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from stylecloak.engine import metrics
 from stylecloak.engine.budget import Budget
@@ -58,5 +59,6 @@ def trial_shifts(
         x_work = grid.to_working(x_render)
         cloaked = torch.round((x_work + outcome.delta).clamp(0, 1) * 255) / 255
         z_clean = prepared.z_clean[0].expand(len(styles), -1, -1, -1)
-        shifts = metrics.latent_shift(term.extractor.encode(cloaked), z_clean, goals[0].target_for(None))
+        target = goals[0].target_for(None, z_clean, np.random.default_rng(0))
+        shifts = metrics.latent_shift(term.extractor.encode(cloaked), z_clean, target)
     return [float(s) for s in shifts]

@@ -50,10 +50,39 @@ def shift_plot(evaluation: Evaluation) -> str:
     axes.bar(names, values, color=colors)
     axes.axhline(0, color="#333", linewidth=0.8)
     axes.set_ylabel(f"latent shift ({evaluation.extractor})")
-    axes.set_title("Protection after each transformation")
+    axes.set_title("Working grid: protection after each transformation")
     axes.tick_params(axis="x", rotation=40)
     for index, value in enumerate(values):
         axes.annotate(f"{value:.2f}", (index, value), ha="center", va="bottom", fontsize=8)
+    return _figure_uri(figure)
+
+
+def resolution_plot(evaluation: Evaluation) -> str | None:
+    """Shift against the trainer's resolution (short side), with the standard views marked."""
+    if not evaluation.by_resolution:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 3.4))
+    shorts = sorted(evaluation.by_resolution)
+    axes.plot(shorts, [evaluation.by_resolution[r] for r in shorts], marker="o", color="#2a6f97", label="bilinear")
+    bicubic = [(int(name.split("/")[0]), value) for name, value in evaluation.views.items()
+               if name.endswith("/bicubic") and name.split("/")[0].isdigit()]  # fmt: skip
+    if bicubic:
+        axes.scatter([b[0] for b in bicubic], [b[1] for b in bicubic], color="#e07a5f", zorder=3, label="bicubic")
+    native = min(evaluation.size)
+    axes.axvline(native, color="#999", linestyle=":", linewidth=1)
+    axes.annotate(f"upload's own size ({native} px)", (native, axes.get_ylim()[1]), fontsize=7, ha="right",
+                  va="top", rotation=90)  # fmt: skip
+    axes.axhline(0, color="#333", linewidth=0.8)
+    axes.axhline(evaluation.mimic_mean, color="#2a6f97", linestyle="--", linewidth=0.8)
+    axes.set_xlabel("training resolution (short side, px)")
+    axes.set_ylabel(f"latent shift ({evaluation.extractor})")
+    axes.set_title(f"Protection against training resolution (mean of standard views {evaluation.mimic_mean:.3f})")
+    axes.legend(fontsize=8)
     return _figure_uri(figure)
 
 
@@ -87,6 +116,9 @@ def _table(rows: Sequence[tuple[str, str]]) -> str:
 
 
 def _section(evaluation: Evaluation, sheet: Image.Image | None) -> str:
+    mimic = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{value:.3f}</td></tr>" for name, value in evaluation.views.items()
+    )
     protection = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{value:.3f}</td></tr>" for name, value in evaluation.protection.items()
     )
@@ -96,8 +128,9 @@ def _section(evaluation: Evaluation, sheet: Image.Image | None) -> str:
     )
     imp = evaluation.imperceptibility
     rows = [
-        ("PSNR", f"{imp.psnr:.2f} dB"),
-        ("SSIM", f"{imp.ssim:.4f}"),
+        ("PSNR (full size)", f"{imp.psnr:.2f} dB"),
+        ("SSIM (full size)", f"{imp.ssim:.4f}"),
+        ("SSIM (working grid)", f"{imp.ssim_working:.4f}"),
         ("LPIPS", "weights absent" if imp.lpips is None else f"{imp.lpips:.4f}"),
         ("max pixel change", f"{imp.max_abs_change * 255:.1f}/255"),
     ]
@@ -122,12 +155,17 @@ def _section(evaluation: Evaluation, sheet: Image.Image | None) -> str:
     parts = [
         f"<h2>{html.escape(evaluation.input)} ({evaluation.size[0]}×{evaluation.size[1]})</h2>",
         f"<p class=note>{header}</p>",
+        f"<p>Mimic views: mean <b>{evaluation.mimic_mean:.3f}</b>, worst standard view "
+        f"<b>{evaluation.mimic_worst:.3f}</b>.</p>",
     ]
     if sheet is not None:
         parts.append(f"<img alt='before and after' src='{_data_uri(sheet, 'JPEG')}'>")
-    plots = [shift_plot(evaluation), step_plot(evaluation)]
+    plots = [resolution_plot(evaluation), shift_plot(evaluation), step_plot(evaluation)]
     parts.append("<div class=plots>" + "".join(f"<img alt='plot' src='{p}'>" for p in plots if p) + "</div>")
-    parts.append(f"<h3>Protection</h3><table><tr><th>transformation</th><th>latent shift</th></tr>{protection}</table>")
+    parts.append(f"<h3>Mimic views</h3><table><tr><th>view</th><th>latent shift</th></tr>{mimic}</table>")
+    parts.append(
+        f"<h3>Working grid</h3><table><tr><th>transformation</th><th>latent shift</th></tr>{protection}</table>"
+    )
     if transfer:
         parts.append(f"<h3>Transfer</h3><table><tr><th>extractor</th><th>latent shift</th></tr>{transfer}</table>")
     parts.append("<h3>Imperceptibility and cost</h3>" + _table(rows))
@@ -142,8 +180,12 @@ def render(evaluations: Sequence[Evaluation], sheets: Sequence[Image.Image | Non
         f"<title>stylecloak evaluation</title><style>{_STYLE}</style></head><body>"
         "<h1>stylecloak evaluation</h1>"
         "<p class=note>Latent shift = 1 − ‖Φ(x̃) − t‖ / ‖Φ(x) − t‖ (1: the extractor sees the target style; 0: "
-        "unchanged). Each transformation is applied to the original and the cloaked image alike, and the target is "
-        "recomputed from the transformed original. Transfer: the same shift under another extractor, towards its "
+        "unchanged). A mimic view is the image as a trainer feeds it to its model: resized to a training "
+        "resolution with a resampler, cropped or flipped, perhaps after the platform's re-encode; the standard "
+        "views are short sides 512, 768, 1024 and the upload's own size, bilinear and bicubic. On the working grid "
+        "(the cloak's own 512 px view), each transformation is applied to the original and the cloaked image "
+        "alike, and the target is recomputed from the transformed original. Transfer: the same shift under "
+        "another extractor, towards its "
         f"encoding of the decoded target. stylecloak {__version__}.</p>"
         f"{sections}</body></html>"
     )

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from stylecloak.engine import transforms
 from stylecloak.engine.geometry import Grid, resize, to_tensor
-from stylecloak.engine.optimize import Goal, features
+from stylecloak.engine.optimize import Goal, Seen
 from stylecloak.engine.style_transfer import LatentStats, StyleStatsCache
 from stylecloak.errors import ConfigurationError
 from stylecloak.images import DecodedImage
@@ -79,27 +78,17 @@ def _stacked(stats: Sequence[LatentStats], like: Tensor) -> tuple[Tensor, Tensor
 
 
 def latent_goals(terms: Sequence[Term], batch: Sequence[Prepared], styles: Sequence[object]) -> list[Goal]:
-    """Ω = latent for a batch of same-grid images, each row with its own style."""
-    grid = batch[0].grid
-    x_render = torch.cat([p.x_render for p in batch])
-    rng = np.random.default_rng(0)
+    """Ω = latent for a batch of same-grid images, each row with its own style: the clean latent at
+    each path, AdaIN'd to the style's statistics."""
     goals = []
     for k, term in enumerate(terms):
         stats = [term.stats.get(style) for style in styles]  # type: ignore[arg-type]
-        clean = torch.cat([p.z_clean[k] for p in batch])
-        means, stds = _stacked(stats, clean)
+        means, stds = _stacked(stats, batch[0].z_clean[k])
 
         def target_for(
-            transform: transforms.Transform | None,
-            term: Term = term,
-            clean: Tensor = clean,
-            means: Tensor = means,
-            stds: Tensor = stds,
+            _seen: Seen | None, clean: Tensor, _rng: np.random.Generator, means: Tensor = means, stds: Tensor = stds
         ) -> Tensor:
-            if transform is None:
-                return adain_rows(clean, means, stds)
-            seen = features(term.extractor, transform(x_render, rng), grid)
-            return adain_rows(seen, means, stds)
+            return adain_rows(clean, means, stds)
 
         goals.append(Goal(term.extractor, target_for, term.weight))
     return goals
@@ -113,14 +102,15 @@ def rendition_goals(terms: Sequence[Term], batch: Sequence[Prepared], renditions
     with torch.no_grad():
         r_render = torch.cat([resize(r, grid.render) for r in full])
         clean_targets = [torch.cat([term.extractor.encode(grid.to_working(r)) for r in full]) for term in terms]
-    rng = np.random.default_rng(0)
     goals = []
     for k, term in enumerate(terms):
 
-        def target_for(transform: transforms.Transform | None, term: Term = term, k: int = k) -> Tensor:
-            if transform is None:
+        def target_for(
+            seen: Seen | None, _clean: Tensor, rng: np.random.Generator, term: Term = term, k: int = k
+        ) -> Tensor:
+            if seen is None:
                 return clean_targets[k]
-            return features(term.extractor, transform(r_render, rng), grid)
+            return term.extractor.encode(seen(r_render, rng))
 
         goals.append(Goal(term.extractor, target_for, term.weight))
     return goals

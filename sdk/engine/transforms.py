@@ -232,6 +232,12 @@ def _own_save(fmt: str, quality: int) -> list[Transform]:
     return save
 
 
+def own_save(fmt: str, quality: int) -> Transform:
+    """The output's own save as one transformation: the lossy codec if any, else 8-bit rounding."""
+    save = _own_save(fmt, quality)
+    return save[-1]
+
+
 def output_profile(fmt: str, quality: int) -> Profile:
     """Survive the output's own save."""
     return [_own_save(fmt, quality)]
