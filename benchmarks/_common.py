@@ -30,10 +30,29 @@ def find_models() -> Path | None:
     return None
 
 
+def cpu() -> str:
+    """The CPU model and the flags that decide the engine's speed (bfloat16 needs AVX-512 BF16 or AMX)."""
+    model, flags = platform.processor() or platform.machine(), set[str]()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    shown = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{model} [{' '.join(shown) or 'flags unknown'}]"
+
+
 def machine() -> str:
     import torch
 
-    return f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    return (
+        f"{cpu()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
 
 
 def art_crop(size: int, name: str = "starry_night.jpg") -> Image.Image:

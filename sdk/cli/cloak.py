@@ -185,9 +185,13 @@ def run(args: argparse.Namespace) -> int:
             results.append({"input": str(source), "output": str(target), "report": report.model_dump(mode="json")})
             if not args.json:
                 signals = f", signals: {'+'.join(report.rights['written']) or 'none'}" if report.rights else ""
+                # The mimic-view figure first: it is what a trainer's resize leaves of the cloak.
+                mimic = "n/a" if report.mimic_shift is None else f"{report.mimic_shift:.3f}"
+                worst = "" if report.mimic_worst is None else f" (worst view {report.mimic_worst:.3f})"
                 print(
-                    f"{source} → {target}: {report.target_style}, shift {report.latent_shift:.3f}, "
-                    f"SSIM {report.ssim:.3f}, {report.seconds:.1f}s{signals}"
+                    f"{source} → {target}: {report.target_style}, mimic-view shift {mimic}{worst}, "
+                    f"working-grid shift {report.latent_shift:.3f}, SSIM {report.ssim:.3f}, "
+                    f"{report.seconds:.1f}s{signals}"
                 )
             if args.preview:
                 _write_preview(client, source, result, args.preview, many)

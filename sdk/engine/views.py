@@ -40,7 +40,8 @@ NATIVE_MAX_SHORT = 2048
 
 
 def _quantize(x: Tensor) -> Tensor:
-    return (x.clamp(0, 1) * 255).round() / 255
+    # The trainer loads 8-bit pixels; the gradient passes straight through the rounding.
+    return transforms.quantize(x)
 
 
 def _centre(x: Tensor, size: tuple[int, int]) -> Tensor:

@@ -82,3 +82,12 @@ def test_unknown_views_and_filters_are_configuration_errors() -> None:
         views.register(views.View("x", "test", 512, "nearest"))
     with pytest.raises(ConfigurationError, match="jpeg74"):
         views.register(views.View("y", "test", 512, delivery="jpeg74"))
+
+
+def test_gradient_reaches_the_image_through_every_mimic_view() -> None:
+    """The trainer's 8-bit rounding is straight-through: a view that stops the gradient leaves δ at its start."""
+    x = torch.rand(1, 3, 96, 120, requires_grad=True)
+    for slot in views.mimic_profile((96, 128)):
+        for view in slot:
+            (grad,) = torch.autograd.grad(view(x, np.random.default_rng(0)).sum(), x)
+            assert float(grad.abs().sum()) > 0, view.name
