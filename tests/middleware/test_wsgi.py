@@ -91,7 +91,7 @@ def test_a_multipart_body_without_images_is_replayed_unchanged(fast_client) -> N
     # The same parts under the middleware's own boundary, with the Content-Type naming it.
     environ = app.environs[0]
     boundary = environ["CONTENT_TYPE"].split("boundary=")[1]
-    assert boundary != BOUNDARY and len(response.content) == len(body) + 2 * (len(boundary) - len(BOUNDARY))
+    assert boundary != BOUNDARY
     assert response.content == body.replace(BOUNDARY.encode(), boundary.encode())
     assert "x-stylecloak" not in response.headers and environ["CONTENT_LENGTH"] == str(len(response.content))
 
