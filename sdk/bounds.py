@@ -52,4 +52,8 @@ def check(values: Mapping[str, Any]) -> None:
         above = value >= low if inclusive else value > low
         if not above or value > high:
             bracket = "[" if inclusive else "("
-            raise ConfigurationError(f"{name} must be in {bracket}{low:g}, {high:g}], not {value!r}")
+            raise ConfigurationError(f"{name} must be in {bracket}{_text(low)}, {_text(high)}], not {value!r}")
+
+
+def _text(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
