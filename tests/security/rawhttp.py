@@ -41,14 +41,19 @@ def request(
     return b"\r\n".join(lines) + b"\r\n\r\n" + payload
 
 
-def exchange(port: int, raw: bytes, timeout: float = 120.0) -> Answer:
-    """Send ``raw`` to 127.0.0.1:``port`` and read the whole answer (the server closes the connection)."""
+def exchange(port: int, raw: bytes, timeout: float = 120.0, *, half_close: bool = False) -> Answer:
+    """Send ``raw`` to 127.0.0.1:``port`` and read the whole answer (the server closes the connection).
+
+    ``half_close``: shut the sending side once the request is out. Werkzeug's dev server drains an
+    unread body until EOF after refusing early, and needs it; uvicorn drops a half-closed connection.
+    """
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(raw)
         # Done sending (Connection: close): a server that drains an unread body then sees its end
         # (Werkzeug's dev server reads on until EOF after refusing early).
-        sock.shutdown(socket.SHUT_WR)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
         received = bytearray()
         while chunk := sock.recv(65536):
             received += chunk

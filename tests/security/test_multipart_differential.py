@@ -114,8 +114,8 @@ def check(case: Case, status: int, body: bytes, bare_status: int, bare_body: byt
 @pytest.mark.parametrize("case", CORPUS, ids=[case.name for case in CORPUS])
 def test_werkzeug_never_delivers_an_uncloaked_image(flask_ports: dict[str, int], case: Case) -> None:
     raw = request(case.method, b"/upload", list(case.headers), case.body, chunked=case.chunked)
-    guarded = exchange(flask_ports["guarded"], raw)
-    bare = exchange(flask_ports["bare"], raw)
+    guarded = exchange(flask_ports["guarded"], raw, half_close=True)
+    bare = exchange(flask_ports["bare"], raw, half_close=True)
     check(case, guarded.status, guarded.body, bare.status, bare.body)
     if case.name in ("canonical", "chunked", "method-lower-case", "folded-request-content-type"):
         # Well-formed, or repaired by the server before the app: accepted, and every part arrived.
