@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from stylecloak.errors import ConfigurationError
+from stylecloak.settings import DEFAULT_MAX_PIXELS as SETTINGS_MAX_PIXELS
 
 Mode = Literal["sync", "deferred"]
 Failure = Literal["fail_closed", "fail_open"]
@@ -25,7 +26,8 @@ DEFAULT_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "AVIF"
 #: so a site that narrows this must be sure its views read files only for the methods it lists.
 DEFAULT_METHODS: tuple[str, ...] = ("*",)
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 64_000_000
+#: The engine's own limit (stylecloak.settings): larger uploads cost more memory than a web worker has.
+DEFAULT_MAX_PIXELS = SETTINGS_MAX_PIXELS
 DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_IMAGES = 20
 #: Most parts in one multipart body, as Werkzeug's (and so Flask's) default ``max_form_parts``.

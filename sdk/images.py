@@ -7,11 +7,13 @@ exceptions never escape.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import stat
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -21,6 +23,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError, features
 from stylecloak import marker
 from stylecloak.errors import (
     ImageTooLargeError,
+    StylecloakError,
     ImageTooSmallError,
     InvalidImageError,
     TruncatedImageError,
@@ -133,14 +136,20 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
         fd = os.open(path, flags)
     except OSError as exc:
         raise InvalidImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        info = os.fstat(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise InvalidImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise InvalidImageError(f"cannot read {path}: {kind}")
+    if info.st_size > max_bytes:
+        os.close(fd)
+        raise ImageTooLargeError(f"{path} is {info.st_size} bytes; the limit is {max_bytes}")
     with os.fdopen(fd, "rb", buffering=0) as handle:
         try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-                raise InvalidImageError(f"cannot read {path}: {kind}")
-            if info.st_size > max_bytes:
-                raise ImageTooLargeError(f"{path} is {info.st_size} bytes; the limit is {max_bytes}")
             chunks: list[bytes] = []
             size = 0
             while size <= max_bytes and (chunk := handle.read(min(1 << 20, max_bytes + 1 - size))):
@@ -151,18 +160,37 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
+@contextlib.contextmanager
+def _strict(what: str) -> Iterator[None]:
+    """Pillow's complaints about a corrupt file become a typed refusal, never a half-read image.
+
+    Pillow *warns* about some corruption (truncated TIFF tags, corrupt EXIF) and carries on; here a
+    warning is an error. Any other exception from a decoder is an ``InvalidImageError`` too: untrusted
+    bytes must never surface as a Pillow or Python exception.
+    """
     with warnings.catch_warnings():
-        # Pillow warns, then raises, on decompression bombs; both are refusals here.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.simplefilter("error", UserWarning)
         try:
-            image = Image.open(io.BytesIO(data), formats=list(FORMATS))
+            yield
+        except StylecloakError:
+            raise
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
             raise ImageTooLargeError(f"refused as a decompression bomb: {exc}") from exc
-        except UnidentifiedImageError as exc:
-            raise _unidentified(data) from exc
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise _decode_error(exc, "not a readable image") from exc
+            raise _decode_error(exc, what) from exc
+        except (UserWarning, Exception) as exc:
+            raise InvalidImageError(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    try:
+        with _strict("not a readable image"):
+            image = Image.open(io.BytesIO(data), formats=list(FORMATS))
+    except InvalidImageError as exc:
+        if isinstance(exc.__cause__, UnidentifiedImageError):
+            raise _unidentified(data) from exc.__cause__
+        raise
     width, height = image.size
     if width * height > max_pixels:
         image.close()
@@ -191,10 +219,8 @@ def _decode_error(exc: Exception, what: str) -> InvalidImageError:
 
 
 def _load(image: Image.Image) -> None:
-    try:
+    with _strict("the image data cannot be decoded"):
         image.load()
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
-        raise _decode_error(exc, "the image data cannot be decoded") from exc
 
 
 def estimate_jpeg_quality(quantization: dict[int, Any] | None) -> int | None:
@@ -420,11 +446,12 @@ def decode(
         if min(width, height) < min_side:
             raise ImageTooSmallError(f"{width}×{height} is under the minimum of {min_side} px on a side")
         _load(image)
-        oriented = ImageOps.exif_transpose(image) if image.getexif().get(EXIF_ORIENTATION, 1) != 1 else image
-        rgb, alpha, cmyk, mode = _pixels(oriented)
-        metadata = _metadata(image, oriented, data, fmt)
-        claimed = marker.from_metadata(metadata.xmp, metadata.comment)
-        digest = marker.pixel_digest(image) if claimed is not None and claimed.mac else None
+        with _strict("the image's metadata cannot be read"):
+            oriented = ImageOps.exif_transpose(image) if image.getexif().get(EXIF_ORIENTATION, 1) != 1 else image
+            rgb, alpha, cmyk, mode = _pixels(oriented)
+            metadata = _metadata(image, oriented, data, fmt)
+            claimed = marker.from_metadata(metadata.xmp, metadata.comment)
+            digest = marker.pixel_digest(image) if claimed is not None and claimed.mac else None
     return DecodedImage(
         rgb=np.ascontiguousarray(rgb),
         alpha=alpha,

@@ -22,7 +22,10 @@ BudgetKind = Literal["auto", "lpips", "ssim"]
 
 DEFAULT_EXTRACTOR = "taef2"
 DEFAULT_WORKING_RESOLUTION = 512
-DEFAULT_MAX_PIXELS = 64_000_000
+#: 25 MP (5000 × 5000). One cloak of the largest accepted image peaks near 4 GiB of memory on a CPU
+#: (benchmarks/bench_largest.py: about 150 MB per megapixel on top of the models), so four processes
+#: cloaking at once stay within a 24 GiB machine.
+DEFAULT_MAX_PIXELS = 25_000_000
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_MIN_SIDE = 64
 DEFAULT_JPEG_QUALITY = 95

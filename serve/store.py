@@ -69,6 +69,16 @@ def _check_folder(path: Path, *, private: bool) -> None:
         )
 
 
+def _private_dirs(root: Path, folder: Path) -> None:
+    """Create ``folder`` (inside ``root``) and any missing folder between them, each 0700."""
+    for step in reversed([folder, *folder.relative_to(root).parents][:-1]):
+        target = step if step.is_absolute() else root / step
+        try:
+            target.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+
+
 class LocalStore:
     """A folder. Writes go to a temporary file that is renamed into place (atomic on POSIX).
 
@@ -96,7 +106,7 @@ class LocalStore:
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _private_dirs(self.root, path.parent)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
             try:
                 with os.fdopen(fd, "wb") as out:
