@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from stylecloak import bounds, images, presets
 from stylecloak.errors import ConfigurationError, ImageError
@@ -40,38 +40,41 @@ FUZZ = settings(
 
 # ---------------------------------------------------------------------------------------- multipart
 
-EOLS = [b"\r\n", b"\r\n", b"\r\n", b"\n", b"\r"]
+# Weighted towards well-formed bodies, so that many get through and are cloaked; the odd ones stay common.
+EOLS = [b"\r\n"] * 12 + [b"\n", b"\r"]
 
 
 @st.composite
 def uploads(draw: st.DrawFn) -> tuple[str, str, bytes]:
-    boundary = draw(st.sampled_from([b"XyZb0und", b"a", b"----WebKitFormBoundary7MA4YWxkTrZu0gW", b'q"uote']))
+    boundary = draw(st.sampled_from([b"----WebKitFormBoundary7MA4YWxkTrZu0gW"] * 4 + [b"XyZb0und", b"a", b'q"uote']))
     delim = b"--" + boundary
-    out = [draw(st.sampled_from([b"", b"\r\n", b"preamble\r\n", delim + b"X\r\n"]))]
+    out = [draw(st.sampled_from([b""] * 6 + [b"\r\n", b"preamble\r\n", delim + b"X\r\n"]))]
     for index in range(draw(st.integers(1, 4))):
         eol = draw(st.sampled_from(EOLS))
-        name = draw(st.sampled_from([b"art", b"title", b"a\\\"b", b""]))
+        name = draw(st.sampled_from([b"art", b"art", b"title", b"a\\\"b", b""]))
         disposition = b"Content-Disposition: form-data"
         if name:
             disposition += b'; name="' + name + b'"'
         kind = draw(st.sampled_from(["image", "image", "text", "field"]))
         if kind != "field":
             disposition += draw(
-                st.sampled_from([b'; filename="a.png"', b"; filename*=UTF-8''a.png", b"; FILENAME=a.png", b";\r\n filename=\"a.png\""])
+                st.sampled_from(
+                    [b'; filename="a.png"'] * 4 + [b"; filename*=UTF-8''a.png", b"; FILENAME=a.png", b';\r\n filename="a.png"']
+                )
             )
         headers = [disposition]
-        if draw(st.booleans()):
+        if draw(st.integers(0, 3)) == 0:
             headers.append(draw(st.sampled_from([b"Content-Type: image/png", b"Content-Transfer-Encoding: base64",
                                                   b"Content-Disposition: form-data; name=\"x\"", b" folded", b"X-Junk\x00: y"])))  # fmt: skip
         data = {"image": IMAGE, "text": b"notes %d" % index, "field": b"Irises"}[kind]
         if draw(st.integers(0, 9)) == 0:
             data += b"\n" + delim + b"\n"  # a delimiter only a lenient parser sees
         out.append(delim + eol + eol.join(headers) + eol + eol + data + b"\r\n")
-    out.append(delim + b"--" + draw(st.sampled_from([b"\r\n", b"", b"\r\nepilogue", b"\r\n" + delim + b"--"])))
+    out.append(delim + b"--" + draw(st.sampled_from([b"\r\n"] * 4 + [b"", b"\r\nepilogue", b"\r\n" + delim + b"--"])))
     body = b"".join(out)
     if draw(st.integers(0, 9)) == 0:
         body = body[: draw(st.integers(0, len(body)))]
-    media = draw(st.sampled_from(["multipart/form-data", "Multipart/Form-Data", " multipart/form-data", "multipart/mixed"]))
+    media = draw(st.sampled_from(["multipart/form-data"] * 4 + ["Multipart/Form-Data", " multipart/form-data", "multipart/mixed"]))
     content_type = f"{media}; boundary={boundary.decode('latin-1')}"
     if draw(st.integers(0, 4)) == 0:
         content_type += draw(st.sampled_from(["; boundary=other", "; charset=utf-8", ", text/plain"]))
@@ -86,7 +89,7 @@ def apps(fast_client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # Werkzeug's own leak, see test_multipart_differential
 @pytest.mark.timeout(1800)
-@FUZZ
+@settings(FUZZ, max_examples=100)
 @given(upload=uploads())
 def test_multipart_bodies(apps: dict[str, Any], upload: tuple[str, str, bytes]) -> None:
     method, content_type, body = upload
@@ -96,11 +99,13 @@ def test_multipart_bodies(apps: dict[str, Any], upload: tuple[str, str, bytes]) 
         answers[name] = (response.status_code, response.get_data())
         response.close()
     status, data = answers["guarded"]
+    event(f"guarded {status}, bare {answers['bare'][0]}")
     assert status < 500, (upload, data[:300])
     if status != 200:
         assert status in (400, 413, 415, 422, 503) and b'"view"' not in data, (status, data[:300])
         return
     seen = json.loads(data)
+    event(f"images cloaked: {sum(1 for f in seen['files'] if f['image'])}")
     for received in seen["files"]:
         assert not received["original"], ("an uncloaked image reached the view", upload)
         if received["image"] is not None:
