@@ -88,6 +88,7 @@ def apps(fast_client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # Werkzeug's own leak, see test_multipart_differential
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")  # a failing body is printed whole anyway
 @pytest.mark.timeout(1800)
 @settings(FUZZ, max_examples=100)
 @given(upload=uploads())

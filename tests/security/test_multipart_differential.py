@@ -87,7 +87,7 @@ def flask_ports(fast_client) -> Iterator[dict[str, int]]:  # type: ignore[no-unt
 
 def summary(seen: dict[str, Any]) -> tuple[Any, ...]:
     """What a view received, image contents left out (the middleware replaces them)."""
-    files = sorted((f["name"], f["filename"], f["image"], f["sha256"]) for f in seen["files"])
+    files = sorted(((f["name"], f["filename"], f["image"], f["sha256"]) for f in seen["files"]), key=repr)
     return tuple(map(tuple, seen["form"])), tuple(files)
 
 
