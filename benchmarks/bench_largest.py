@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ensure_models_dir, table  # noqa: E402
+from _common import ensure_models_dir, table
 
 ISSUE_SIDE = 7990
 HEADER = ["upload", "MP", "KB", "answer", "s", "peak MB", "over models MB", "s ÷ base", "peak ÷ base"]

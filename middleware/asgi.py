@@ -20,13 +20,13 @@ from typing import Any
 from stylecloak.errors import StylecloakError
 from stylecloak.middleware.core import (
     HEADER,
+    MalformedUploadError,
     Outcome,
     UploadProtector,
     UploadTooLargeError,
     rights_headers,
     summary_header,
 )
-from stylecloak.middleware.core import MalformedUploadError
 from stylecloak.middleware.multipart import classify_content_type, multipart_boundary
 from stylecloak.middleware.policy import OPT_OUT_HEADER, UploadPolicy
 from stylecloak.middleware.responses import error_response
@@ -154,9 +154,10 @@ class StylecloakASGI:
         inner = dict(scope)
         length = str(rewrite.content_length()).encode()
         replaced = {b"content-length", b"content-type", b"transfer-encoding"}
-        inner["headers"] = [
-            (key, value) for key, value in scope.get("headers", ()) if key.lower() not in replaced
-        ] + [(b"content-type", rewrite.content_type.encode("latin-1")), (b"content-length", length)]
+        inner["headers"] = [(key, value) for key, value in scope.get("headers", ()) if key.lower() not in replaced] + [
+            (b"content-type", rewrite.content_type.encode("latin-1")),
+            (b"content-length", length),
+        ]
         inner[SCOPE_KEY] = outcomes
         summary = summary_header(outcomes)
         extra = [(HEADER.lower().encode(), summary.encode("latin-1"))] if summary else []

@@ -71,9 +71,12 @@ class StylecloakWSGI:
         # " Multipart/Form-Data" are uploads here too.
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         content_type = environ.get("CONTENT_TYPE", "")
-        if content_type and classify_content_type(content_type) != "other":
-            if self.policy.covers(method, environ.get("PATH_INFO", "")):
-                return self._upload(environ, start_response)
+        if (
+            content_type
+            and classify_content_type(content_type) != "other"
+            and self.policy.covers(method, environ.get("PATH_INFO", ""))
+        ):
+            return self._upload(environ, start_response)
         if not self.image_headers or method not in _SERVES_IMAGES:
             return self.app(environ, start_response)
         return self.app(environ, self._headers(start_response, []))

@@ -23,9 +23,9 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError, features
 from stylecloak import marker
 from stylecloak.errors import (
     ImageTooLargeError,
-    StylecloakError,
     ImageTooSmallError,
     InvalidImageError,
+    StylecloakError,
     TruncatedImageError,
     UnsupportedImageError,
 )
@@ -385,8 +385,7 @@ def _pixels(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, np.ndarr
         # 32-bit integer or float samples have no agreed range (0–255? 0–65535? any?): reading them as
         # 16-bit gray would change every value on the way back.
         raise UnsupportedImageError(
-            f"{'32-bit integer' if mode == 'I' else 'floating-point'} images are not supported; "
-            "save as 8- or 16-bit"
+            f"{'32-bit integer' if mode == 'I' else 'floating-point'} images are not supported; save as 8- or 16-bit"
         )
     if mode in ("P", "PA"):
         has_alpha = mode == "PA" or "transparency" in image.info

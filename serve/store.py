@@ -15,6 +15,7 @@ by everyone; the default folder must also be closed to group and others.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -73,10 +74,8 @@ def _private_dirs(root: Path, folder: Path) -> None:
     """Create ``folder`` (inside ``root``) and any missing folder between them, each 0700."""
     for step in reversed([folder, *folder.relative_to(root).parents][:-1]):
         target = step if step.is_absolute() else root / step
-        try:
+        with contextlib.suppress(FileExistsError):
             target.mkdir(mode=0o700)
-        except FileExistsError:
-            pass
 
 
 class LocalStore:
@@ -89,10 +88,8 @@ class LocalStore:
         self.root = Path(root)
         try:
             self.root.parent.mkdir(parents=True, exist_ok=True)
-            try:
+            with contextlib.suppress(FileExistsError):
                 self.root.mkdir(mode=0o700)
-            except FileExistsError:
-                pass
             _check_folder(self.root, private=private)
         except OSError as exc:
             raise ConfigurationError(f"cannot create the job store folder {self.root}: {exc.strerror}") from exc

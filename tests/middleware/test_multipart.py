@@ -114,17 +114,47 @@ CD = b'Content-Disposition: form-data; name="f"; filename="x.png"'
         pytest.param(b"--" + B + b"\r\nContent-Disposition: form-data; name=a\r\n\r\nno end", id="no-closing"),
         pytest.param(b"no boundary anywhere", id="no-boundary"),
         pytest.param(b"--" + B + b"garbage\r\n", id="garbage-after-boundary"),
-        pytest.param(b"--" + B + b"\r\n" + CD + b"\r\nheader line without colon\r\n\r\nx\r\n--" + B + b"--", id="no-colon"),
-        pytest.param(b"--" + B + b"\r\n" + CD + b"\r\n\r\nx\n--" + B + b"\n" + CD + b"\n\nx\r\n--" + B + b"--\r\n", id="lf-delim"),
+        pytest.param(
+            b"--" + B + b"\r\n" + CD + b"\r\nheader line without colon\r\n\r\nx\r\n--" + B + b"--", id="no-colon"
+        ),
+        pytest.param(
+            b"--" + B + b"\r\n" + CD + b"\r\n\r\nx\n--" + B + b"\n" + CD + b"\n\nx\r\n--" + B + b"--\r\n", id="lf-delim"
+        ),
         pytest.param(b"--" + B + b"\r\n" + CD + b"\r\n\r\nx\r--" + B + b"\r\r\nx\r\n--" + B + b"--\r\n", id="cr-delim"),
-        pytest.param(b"--" + B + b'\r\nContent-Disposition: form-data; name="f";\r\n filename="x.png"\r\n\r\nx\r\n--' + B + b"--\r\n", id="folded"),
-        pytest.param(b"--" + B + b'\r\nContent-Disposition: form-data; name="f"\nContent-Type: image/png\r\n\r\nx\r\n--' + B + b"--\r\n", id="bare-lf"),
-        pytest.param(b"--" + B + b'\r\nContent-Disposition: form-data; name="f"\r\n' + CD + b"\r\n\r\nx\r\n--" + B + b"--\r\n", id="two-dispositions"),
-        pytest.param(b"--" + B + b'\r\nContent-Disposition: form-data; name="a"; name="b"\r\n\r\nx\r\n--' + B + b"--\r\n", id="two-names"),
+        pytest.param(
+            b"--"
+            + B
+            + b'\r\nContent-Disposition: form-data; name="f";\r\n filename="x.png"\r\n\r\nx\r\n--'
+            + B
+            + b"--\r\n",
+            id="folded",
+        ),
+        pytest.param(
+            b"--"
+            + B
+            + b'\r\nContent-Disposition: form-data; name="f"\nContent-Type: image/png\r\n\r\nx\r\n--'
+            + B
+            + b"--\r\n",
+            id="bare-lf",
+        ),
+        pytest.param(
+            b"--" + B + b'\r\nContent-Disposition: form-data; name="f"\r\n' + CD + b"\r\n\r\nx\r\n--" + B + b"--\r\n",
+            id="two-dispositions",
+        ),
+        pytest.param(
+            b"--" + B + b'\r\nContent-Disposition: form-data; name="a"; name="b"\r\n\r\nx\r\n--' + B + b"--\r\n",
+            id="two-names",
+        ),
         pytest.param(b"--" + B + b"\r\nContent-Disposition: form-data\r\n\r\nx\r\n--" + B + b"--\r\n", id="no-name"),
         pytest.param(b"--" + B + b"\r\nContent-Type: text/plain\r\n\r\nx\r\n--" + B + b"--\r\n", id="no-disposition"),
-        pytest.param(b"--" + B + b'\r\nContent-Disposition: form-data; name="f"\r\n\r\nx--' + B + b"y\r\n--" + B + b"--\r\n", id="boundary-in-data"),
-        pytest.param(b"--" + B + b'\r\nContent-Disposition: form-data; name="f"\r\n\r\nx\r\n--' + B + b"--\r\n--" + B + b"\r\n", id="boundary-in-epilogue"),
+        pytest.param(
+            b"--" + B + b'\r\nContent-Disposition: form-data; name="f"\r\n\r\nx--' + B + b"y\r\n--" + B + b"--\r\n",
+            id="boundary-in-data",
+        ),
+        pytest.param(
+            b"--" + B + b'\r\nContent-Disposition: form-data; name="f"\r\n\r\nx\r\n--' + B + b"--\r\n--" + B + b"\r\n",
+            id="boundary-in-epilogue",
+        ),
     ],
 )
 def test_ambiguous_or_malformed_bodies_are_refused(broken: bytes) -> None:

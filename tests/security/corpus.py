@@ -46,20 +46,32 @@ def cases(png: bytes) -> list[Case]:
     lf = normal.replace(b"\r\n", b"\n")
     return [
         Case("canonical", normal),
-        Case("lf-only-line-breaks", form(part(b"title", b"x", eol=b"\n"), part(b"art", png, filename=b"a.png", eol=b"\n"), eol=b"\n")),
+        Case(
+            "lf-only-line-breaks",
+            form(part(b"title", b"x", eol=b"\n"), part(b"art", png, filename=b"a.png", eol=b"\n"), eol=b"\n"),
+        ),
         Case("lf-only-everything", lf),
         Case("cr-only-line-breaks", normal.replace(b"\r\n", b"\r")),
         Case(
             "lf-inside-a-part",
-            form(title, DELIM + b'\r\nContent-Disposition: form-data; name="art"; filename="a.png"\n\n' + png + b"\r\n"),
+            form(
+                title, DELIM + b'\r\nContent-Disposition: form-data; name="art"; filename="a.png"\n\n' + png + b"\r\n"
+            ),
         ),
         Case(
             "bare-lf-between-part-headers",
-            form(DELIM + b'\r\nContent-Disposition: form-data; name="art"; filename="a.png"\nContent-Type: image/png\r\n\r\n' + png + b"\r\n"),
+            form(
+                DELIM
+                + b'\r\nContent-Disposition: form-data; name="art"; filename="a.png"\nContent-Type: image/png\r\n\r\n'
+                + png
+                + b"\r\n"
+            ),
         ),
         Case(
             "folded-content-disposition",
-            form(DELIM + b'\r\nContent-Disposition: form-data; name="art";\r\n filename="a.png"\r\n\r\n' + png + b"\r\n"),
+            form(
+                DELIM + b'\r\nContent-Disposition: form-data; name="art";\r\n filename="a.png"\r\n\r\n' + png + b"\r\n"
+            ),
         ),
         Case(
             "two-content-dispositions",
@@ -70,7 +82,14 @@ def cases(png: bytes) -> list[Case]:
         ),
         Case(
             "boundary-hidden-after-lf",
-            form(DELIM + b'\r\nContent-Disposition: form-data; name="t"\r\n\r\nx\n' + DELIM + b'\nContent-Disposition: form-data; name="art"; filename="a.png"\n\n' + png + b"\r\n"),
+            form(
+                DELIM
+                + b'\r\nContent-Disposition: form-data; name="t"\r\n\r\nx\n'
+                + DELIM
+                + b'\nContent-Disposition: form-data; name="art"; filename="a.png"\n\n'
+                + png
+                + b"\r\n"
+            ),
         ),
         Case("boundary-in-the-preamble", b"junk\r\n" + DELIM + b"X\r\n" + normal),
         Case("part-in-the-epilogue", normal + b"\r\n" + art + DELIM + b"--\r\n"),
@@ -84,20 +103,42 @@ def cases(png: bytes) -> list[Case]:
         ),
         Case(
             "filename-star-only",
-            form(DELIM + b"\r\nContent-Disposition: form-data; name=\"art\"; filename*=UTF-8''a.png\r\n\r\n" + png + b"\r\n"),
+            form(
+                DELIM
+                + b"\r\nContent-Disposition: form-data; name=\"art\"; filename*=UTF-8''a.png\r\n\r\n"
+                + png
+                + b"\r\n"
+            ),
         ),
-        Case("no-spaces-in-headers", form(DELIM + b"\r\ncontent-disposition:form-data;name=art;filename=a.png\r\n\r\n" + png + b"\r\n")),
-        Case("escaped-quotes-in-name", form(DELIM + b'\r\nContent-Disposition: form-data; name="a\\"rt"; filename="a.png"\r\n\r\n' + png + b"\r\n")),
+        Case(
+            "no-spaces-in-headers",
+            form(DELIM + b"\r\ncontent-disposition:form-data;name=art;filename=a.png\r\n\r\n" + png + b"\r\n"),
+        ),
+        Case(
+            "escaped-quotes-in-name",
+            form(
+                DELIM + b'\r\nContent-Disposition: form-data; name="a\\"rt"; filename="a.png"\r\n\r\n' + png + b"\r\n"
+            ),
+        ),
         Case("no-name", form(DELIM + b'\r\nContent-Disposition: form-data; filename="a.png"\r\n\r\n' + png + b"\r\n")),
         Case("image-as-a-plain-field", form(title, part(b"art", png))),
         Case("no-closing-boundary", normal[: -len(DELIM) - 4]),
         Case("empty-body", b""),
         Case("two-boundary-parameters", normal, headers=(CT + b"; boundary=other",)),
         Case("upper-case-media-type", normal, headers=(b"Content-Type: MULTIPART/FORM-DATA; boundary=" + B,)),
-        Case("quoted-boundary-and-charset", normal, headers=(b'Content-Type: multipart/form-data; charset=utf-8; boundary="' + B + b'"',)),
+        Case(
+            "quoted-boundary-and-charset",
+            normal,
+            headers=(b'Content-Type: multipart/form-data; charset=utf-8; boundary="' + B + b'"',),
+        ),
         Case("leading-space-media-type", normal, headers=(b"Content-Type:   multipart/form-data;boundary=" + B,)),
         Case("listed-media-types", normal, headers=(b"Content-Type: multipart/form-data, text/plain; boundary=" + B,)),
-        Case("folded-request-content-type", normal, headers=(b"Content-Type: multipart/form-data;\r\n boundary=" + B,), wire_only=True),
+        Case(
+            "folded-request-content-type",
+            normal,
+            headers=(b"Content-Type: multipart/form-data;\r\n boundary=" + B,),
+            wire_only=True,
+        ),
         Case("method-lower-case", normal, method=b"post", wire_only=True),
         Case("method-mixed-case", normal, method=b"Post", wire_only=True),
         Case("method-get", normal, method=b"GET"),

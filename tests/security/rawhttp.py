@@ -32,7 +32,9 @@ def request(
     lines = [method + b" " + path + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close", *headers]
     if chunked:
         lines.append(b"Transfer-Encoding: chunked")
-        payload = b"".join(b"%x\r\n%s\r\n" % (len(body[i : i + 997]), body[i : i + 997]) for i in range(0, len(body), 997))
+        payload = b"".join(
+            b"%x\r\n%s\r\n" % (len(body[i : i + 997]), body[i : i + 997]) for i in range(0, len(body), 997)
+        )
         payload += b"0\r\n\r\n"
     else:
         if content_length:

@@ -52,7 +52,10 @@ def test_an_output_that_is_another_input_is_refused(fast: None, two: tuple[Path,
     code, report, err = run(["x/a.png", "a.png", "-o", "."], capsys)
     assert code == 1 and [digest(path) for path in two] == before  # no input touched
     reasons = {item["input"]: item for item in report["failed"]}
-    assert reasons["x/a.png"]["error"] == "output_error" and "would overwrite the input a.png" in reasons["x/a.png"]["message"]
+    assert (
+        reasons["x/a.png"]["error"] == "output_error"
+        and "would overwrite the input a.png" in reasons["x/a.png"]["message"]
+    )
     assert "cloaked 0 of 2 images (2 failed)" in err
 
 
@@ -87,7 +90,9 @@ def test_an_existing_file_as_the_folder_of_several_outputs_is_refused_at_once(  
     assert "is a file; 2 inputs need a folder" in err and "Traceback" not in err
 
 
-def test_an_unwritable_output_fails_before_the_cloak_with_its_reason(fast: None, two: tuple[Path, Path], capsys) -> None:  # type: ignore[no-untyped-def]
+def test_an_unwritable_output_fails_before_the_cloak_with_its_reason(
+    fast: None, two: tuple[Path, Path], capsys
+) -> None:  # type: ignore[no-untyped-def]
     code, report, err = run(["x/a.png", "-o", "/proc/x.png"], capsys)
     assert code == 1 and report["images"] == []
     failure = report["failed"][0]

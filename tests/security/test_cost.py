@@ -24,7 +24,7 @@ from tests.conftest import encoded, painting
 from tests.middleware.forms import FilePart, multipart
 
 pytest.importorskip("werkzeug")
-from werkzeug.test import Client as WerkzeugClient  # noqa: E402
+from werkzeug.test import Client as WerkzeugClient
 
 
 def echo(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -40,7 +40,7 @@ def post(app: Any, body: bytes, content_type: str) -> Any:
 def test_the_issues_decompression_bomb_is_refused_from_its_header(fast_client) -> None:  # type: ignore[no-untyped-def]
     buffer = io.BytesIO()
     Image.new("RGB", (7990, 7990), (120, 90, 60)).save(buffer, format="PNG", optimize=True)
-    assert 7990 * 7990 > DEFAULT_MAX_PIXELS and len(buffer.getvalue()) < 300_000
+    assert DEFAULT_MAX_PIXELS < 7990 * 7990 and len(buffer.getvalue()) < 300_000
     body, content_type = multipart(files=[FilePart("art", "bomb.png", buffer.getvalue(), "image/png")])
     started = time.monotonic()
     response = post(StylecloakWSGI(echo, client=fast_client), body, content_type)
@@ -92,6 +92,6 @@ def test_serve_workers_never_batch_large_images_together() -> None:
     options = CloakOptions()
     small = [_Item(i, WorkItem(options), size=(512, 512)) for i in range(2)]
     large = [_Item(i + 2, WorkItem(options), size=(2500, 2500)) for i in range(2)]
-    assert 2500 * 2500 > BATCH_MAX_PIXELS
+    assert BATCH_MAX_PIXELS < 2500 * 2500
     keys = [WorkerCore._group_key(item) for item in small + large]
     assert keys[0] == keys[1] and len({keys[2], keys[3], keys[0]}) == 3

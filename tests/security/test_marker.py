@@ -28,7 +28,9 @@ OPTIONS = {"steps": 2, "target_style": "hatching"}
 def forged(data: bytes, fmt: str, **extra: str) -> bytes:
     """``data`` with marker properties anyone could write (no valid mac)."""
     props = {"cloaked": "true", "version": "0.1.0", "settings": "0" * 16, **extra}
-    return containers.write_xmp(data, fmt, xmp.merge_properties(containers.read_xmp(data, fmt), marker.NAMESPACE, props))
+    return containers.write_xmp(
+        data, fmt, xmp.merge_properties(containers.read_xmp(data, fmt), marker.NAMESPACE, props)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +101,10 @@ def flask_client(fast_client) -> Iterator[Any]:  # type: ignore[no-untyped-def]
     @app.post("/upload")
     def upload() -> Any:
         data = flask.request.files["art"].read()
-        return {"verified": marker.check(data).verified, "header": flask.request.files["art"].headers.get("X-Stylecloak")}
+        return {
+            "verified": marker.check(data).verified,
+            "header": flask.request.files["art"].headers.get("X-Stylecloak"),
+        }
 
     Stylecloak(app, policy=UploadPolicy(cloak_options=OPTIONS), client=fast_client)
     with app.test_client() as client:

@@ -125,9 +125,10 @@ def test_werkzeug_never_delivers_an_uncloaked_image(flask_ports: dict[str, int],
 @pytest.fixture
 def django_client(fast_client):  # type: ignore[no-untyped-def]
     """Django's test client against the site of tests/adapters/django, with and without the middleware."""
-    import tests.adapters.django.conftest  # noqa: F401  (configures Django once for every test package)
     from django.test import Client as DjangoClient
     from django.test import override_settings
+
+    import tests.adapters.django.conftest  # noqa: F401  (configures Django once for every test package)
 
     def post(case: Case, guarded: bool) -> tuple[int, bytes]:
         middleware = ["stylecloak.adapters.django.StylecloakMiddleware"] if guarded else []
