@@ -175,12 +175,17 @@ class UploadProtector:
     def admit(self, field_name: str, filename: str | None, head: bytes) -> bool:
         """Whether a file part must be buffered and protected, from its first bytes.
 
-        False for parts that pass through untouched (not a file, not a covered field, not an image);
-        raises for a file that is not an image in a field the site named as an image field.
+        False for parts that pass through untouched (not a covered field, not an image);
+        raises for a file that is not an image in a field the site named as an image field. A plain
+        field (no filename) that starts like an image in a cloaked format is protected too: Starlette
+        hands fields over decoded as latin-1, from which a view could store the image as it was.
         """
-        if filename is None or not self.policy.covers_field(field_name):
+        if not self.policy.covers_field(field_name):
             return False
-        if sniff(head) is not None:
+        kind = sniff(head)
+        if filename is None:
+            return kind in self.policy.formats
+        if kind is not None:
             return True
         if head and self.policy.strict_field(field_name):
             accepted = ", ".join(self.policy.formats)

@@ -14,8 +14,8 @@ wherever it occurs) could read them differently:
 - the boundary string anywhere but at a delimiter (inside a part's data, the preamble or the epilogue);
 - part headers with a control character (a bare ``CR`` or ``LF``), a folded line, a repeated header,
   a repeated or RFC 2231 (``name*``) disposition parameter, or no ``name``;
-- a ``Content-Transfer-Encoding`` other than identity on a part that names a file (frameworks that
-  decode it would see an image the sniffing never saw).
+- a ``Content-Transfer-Encoding`` other than identity (frameworks that decode it would see an image
+  the sniffing never saw).
 
 A part whose ``Content-Disposition`` mentions ``filename`` at all is treated as a file, whatever a
 parser makes of the parameter. Fed chunks as they arrive, :class:`MultipartParser` yields
@@ -282,19 +282,16 @@ class MultipartParser:
 
     def _on_headers_finished(self) -> None:
         part = _header_part(self._headers)
-        if part.filename is not None and part.transfer_encoding not in _IDENTITY_ENCODINGS:
-            # Frameworks that decode such parts would see an image the sniffing never saw.
+        if part.transfer_encoding not in _IDENTITY_ENCODINGS:
+            # Frameworks that decode such parts (Django, python-multipart) would see an image the
+            # sniffing never saw; browsers never send one.
             raise MalformedUploadError(f"Content-Transfer-Encoding {part.transfer_encoding!r} is not accepted")
         lines = [b"%s: %s\r\n" % (name, value) for name, value in self._headers]
         self._block = b"".join(lines) + b"\r\n"
         self._part = part
         self._held.clear()
         self._events.append(Raw(self._delimiter + b"\r\n"))
-        if part.filename is None:
-            self._mode = "pass"
-            self._events.append(Raw(self._block))
-        else:
-            self._mode = "sniff"
+        self._mode = "sniff"  # fields too: ``admit`` decides from the first bytes
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         self._data(bytes(data[start:end]), final=False)

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from stylecloak.errors import InvalidImageError
 from stylecloak.middleware.core import HEADER, Outcome, Upload, UploadProtector, UploadTooLargeError
 from stylecloak.middleware.multipart import Captured, Event, MultipartParser, Part
 
@@ -85,7 +86,13 @@ class BodyRewrite:
     def protect_all(self, *, artist_id: str | None, opted_out: bool) -> list[Outcome]:
         """Protect every image part (blocking: run it in a thread from async code)."""
         for slot in self.images:
-            slot.outcome = self.protector.protect(slot.upload, artist_id=artist_id, opted_out=opted_out)
+            try:
+                slot.outcome = self.protector.protect(slot.upload, artist_id=artist_id, opted_out=opted_out)
+            except InvalidImageError:
+                if slot.part.filename is not None:
+                    raise
+                # A text field that merely starts like an image: it is text, passed on as it came.
+                slot.outcome = Outcome("ignored", slot.upload, slot.upload)
         return self.outcomes
 
     def _take(self, event: Event) -> None:
