@@ -125,7 +125,7 @@ def test_a_worker_killed_mid_cloak_loses_nothing(stack: Stack, spawn: Spawn, s3_
     second = finish_in_process(stack, s3_client)
     assert second.stats.outcomes == {"written:cloaked": 1}
     assert second.stats.receive_counts == {2: 1}
-    assert is_cloaked(stack.read("public/slow/art.png") or b"", key=MARKER_KEY)
+    assert is_cloaked(stack.read("public/slow/art.png") or b"")
     assert stack.read("incoming/slow/art.png") == slow and stack.dead_letters() == []
 
 
