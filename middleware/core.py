@@ -230,7 +230,9 @@ class UploadProtector:
     def _protect(self, upload: Upload, fmt: str, artist_id: str | None, *, opted_out: bool) -> Outcome:
         # A marker counts only when it verifies against the pixels (a platform key signs them); a
         # forged or stale one is absent, and the outcome says it was there (reason=unverified_marker).
-        found = marker.check(upload.data)
+        # The client's key when it has settings (the engine behind it seals with them), else the env's.
+        settings = getattr(self.client, "settings", None)
+        found = marker.check(upload.data, key=settings, max_pixels=self.policy.max_pixels)
         if found.state == "verified":
             return Outcome("already_cloaked", upload, upload, fmt)
         note = "unverified_marker" if found.state == "unverified" else ""
