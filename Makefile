@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_protect.py
 	$(BIN)/python benchmarks/bench_middleware.py
 	$(BIN)/python benchmarks/bench_rights.py
+	$(BIN)/python benchmarks/bench_largest.py
 
 bench-load: install
 	$(BIN)/python benchmarks/bench_load.py

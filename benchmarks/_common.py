@@ -50,9 +50,7 @@ def cpu() -> str:
 def machine() -> str:
     import torch
 
-    return (
-        f"{cpu()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
-    )
+    return f"{cpu()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
 def art_crop(size: int, name: str = "starry_night.jpg") -> Image.Image:

@@ -72,7 +72,7 @@ def main() -> int:
     print(table(rows, ["artwork", "path", "seconds", "mimic mean", "mimic worst", "working grid", "× faster"]))
     if args.compare_dtypes:
         data = encoded(art_crop(512))
-        timed = {dtype: run(Cloaker(get_settings(dtype=dtype)), data, args.repeat)[0] for dtype in ("bfloat16", "float32")}
+        timed = {d: run(Cloaker(get_settings(dtype=d)), data, args.repeat)[0] for d in ("bfloat16", "float32")}
         print(f"\n512×512 default: bfloat16 {timed['bfloat16']:.1f} s, float32 {timed['float32']:.1f} s "
               f"(bfloat16 speed-up {timed['float32'] / timed['bfloat16']:.2f}×)")  # fmt: skip
     return 0

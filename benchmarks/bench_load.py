@@ -123,7 +123,9 @@ def main() -> int:
     if models is None:
         print("bench_load: TAEF2 weights not found (set STYLECLOAK_MODELS_DIR)", file=sys.stderr)
         return 1
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from stylecloak.cli.serve import LOOPBACK, secure_ray_environment
+
+    os.environ.update(secure_ray_environment())  # Ray's token auth and loopback binding, as `stylecloak serve`
     import ray
     from ray import serve
     from stylecloak.serve.app import build_app, run_app
@@ -148,7 +150,14 @@ def main() -> int:
     )
     for name in ("ray", "ray.serve"):  # after the imports, which set their own levels
         logging.getLogger(name).setLevel(logging.WARNING)
-    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(
+        address="local",
+        num_cpus=args.cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        _node_ip_address=LOOPBACK,
+    )
     runs: list[Run] = []
     try:
         port = free_port()

@@ -44,6 +44,7 @@ from stylecloak.marker import is_cloaked  # noqa: E402
 from stylecloak.settings import Settings  # noqa: E402
 
 from tests.adapters.s3.harness import (  # noqa: E402
+    MARKER_KEY,
     FaultProxy,
     MotoServer,
     Stack,
@@ -211,7 +212,7 @@ def reconcile(stack: Stack, uploads: list[Upload]) -> Reconciliation:
         if upload.valid:
             result.valid += 1
             output = stack.read(output_key)
-            has_output = output is not None and is_cloaked(output)
+            has_output = output is not None and is_cloaked(output, key=MARKER_KEY)
             result.outputs += has_output
             result.duplicates_written += max(0, stack.versions(output_key) - 1)
             where = intact_at(stack.archive_prefix + upload.name, source)

@@ -47,8 +47,8 @@ END = "  # <<< generated"
 WIDTH = 110
 
 # Fields that hold secrets (or that the chart manages itself) never become values.
-SECRET_SETTINGS = {"token"}
-CHART_SETTINGS = {"token", "cache_dir", "models_dir", "backend", "endpoint"}
+SECRET_SETTINGS = {"token", "marker_key"}
+CHART_SETTINGS = {"token", "marker_key", "cache_dir", "models_dir", "backend", "endpoint"}
 INLINE_C2PA = {"c2pa_cert_pem", "c2pa_key_pem"}
 CHART_C2PA = {"c2pa_cert", "c2pa_key", *INLINE_C2PA}
 CHART_POLLING = {"queue_url", "metrics_port", "metrics_addr"}
@@ -148,7 +148,7 @@ def _without_nullable(node: dict[str, Any]) -> dict[str, Any]:
 
 def app_schema() -> dict[str, Any]:
     """``serve.app``: AppConfig without its inline ``tokens``; its ``settings`` typed as Settings."""
-    schema = model_schema(AppConfig, exclude={"tokens"})
+    schema = model_schema(AppConfig, exclude={"tokens", "token_sha256"})
     description = schema["properties"]["settings"].get("description")
     settings = model_schema(Settings, exclude=SECRET_SETTINGS)
     schema["properties"]["settings"] = {**settings, "description": description}

@@ -20,13 +20,14 @@ from typing import Any
 from stylecloak.errors import StylecloakError
 from stylecloak.middleware.core import (
     HEADER,
+    MalformedUploadError,
     Outcome,
     UploadProtector,
     UploadTooLargeError,
     rights_headers,
     summary_header,
 )
-from stylecloak.middleware.multipart import multipart_boundary
+from stylecloak.middleware.multipart import classify_content_type, multipart_boundary
 from stylecloak.middleware.policy import OPT_OUT_HEADER, UploadPolicy
 from stylecloak.middleware.responses import error_response
 from stylecloak.middleware.rewrite import BodyRewrite
@@ -92,7 +93,6 @@ class StylecloakASGI:
         self.protector = protector or UploadProtector(policy, client=client)
         self.policy = self.protector.policy
         self.artist_id = artist_id or self.policy.artist_id or scope_user
-        self._methods = frozenset(self.policy.methods)
         pairs = rights_headers(self.protector.rights) if self.policy.rights_headers else []
         #: Rights headers for image responses (X-Robots-Tag, TDMRep).
         self.image_headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
@@ -100,22 +100,26 @@ class StylecloakASGI:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The common case (not an upload) is on every request's path: kept to a few lookups.
         if scope["type"] == "http":
-            method = scope["method"]
-            if method in self._methods:
-                for key, value in scope["headers"]:
-                    if key == b"content-type":
-                        if value[:19].lower() == b"multipart/form-data" and self.policy.covers(method, scope["path"]):
-                            await self._upload(scope, receive, send)
-                            return
-                        break
-            elif self.image_headers and method in _SERVES_IMAGES:
+            method = scope["method"].upper()
+            for key, value in scope["headers"]:
+                if key.lower() == b"content-type":
+                    kind = classify_content_type(bytes(value).decode("latin-1"))
+                    if kind != "other" and self.policy.covers(method, scope["path"]):
+                        await self._upload(scope, receive, send)
+                        return
+                    break
+            if self.image_headers and method in _SERVES_IMAGES:
                 send = _HeaderSend(send, [], self.image_headers)
         await self.app(scope, receive, send)
 
     async def _upload(self, scope: Scope, receive: Receive, send: Send) -> None:
         rewrite: BodyRewrite | None = None
         try:
-            boundary = multipart_boundary(header(scope, b"content-type").decode("latin-1").partition(";")[2])
+            content_types = [value for key, value in scope["headers"] if key.lower() == b"content-type"]
+            content_type = bytes(content_types[0]).decode("latin-1")
+            if len(content_types) > 1 or classify_content_type(content_type) == "ambiguous":
+                raise MalformedUploadError(f"unclear multipart Content-Type {content_type[:100]!r}")
+            boundary = multipart_boundary(content_type.partition(";")[2])
             declared = header(scope, b"content-length")
             if declared.isdigit() and int(declared) > self.policy.max_body_bytes:
                 raise UploadTooLargeError(
@@ -149,9 +153,11 @@ class StylecloakASGI:
             raise
         inner = dict(scope)
         length = str(rewrite.content_length()).encode()
-        inner["headers"] = [
-            (key, value) for key, value in scope.get("headers", ()) if key.lower() != b"content-length"
-        ] + [(b"content-length", length)]
+        replaced = {b"content-length", b"content-type", b"transfer-encoding"}
+        inner["headers"] = [(key, value) for key, value in scope.get("headers", ()) if key.lower() not in replaced] + [
+            (b"content-type", rewrite.content_type.encode("latin-1")),
+            (b"content-length", length),
+        ]
         inner[SCOPE_KEY] = outcomes
         summary = summary_header(outcomes)
         extra = [(HEADER.lower().encode(), summary.encode("latin-1"))] if summary else []

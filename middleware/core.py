@@ -34,6 +34,7 @@ from stylecloak.errors import (
     ImageError,
     ImageTooLargeError,
     ImageTooSmallError,
+    OverloadedError,
     StylecloakError,
     UnsupportedImageError,
 )
@@ -143,6 +144,8 @@ class UploadProtector:
         self._client = client
         self._lock = threading.Lock()
         self._rights: Any = _UNSET
+        # Bounds the memory and CPU one process spends on uploads: beyond it, refuse at once.
+        self._slots = threading.BoundedSemaphore(self.policy.max_concurrent)
 
     @property
     def client(self) -> Any:
@@ -172,12 +175,17 @@ class UploadProtector:
     def admit(self, field_name: str, filename: str | None, head: bytes) -> bool:
         """Whether a file part must be buffered and protected, from its first bytes.
 
-        False for parts that pass through untouched (not a file, not a covered field, not an image);
-        raises for a file that is not an image in a field the site named as an image field.
+        False for parts that pass through untouched (not a covered field, not an image);
+        raises for a file that is not an image in a field the site named as an image field. A plain
+        field (no filename) that starts like an image in a cloaked format is protected too: Starlette
+        hands fields over decoded as latin-1, from which a view could store the image as it was.
         """
-        if filename is None or not self.policy.covers_field(field_name):
+        if not self.policy.covers_field(field_name):
             return False
-        if sniff(head) is not None:
+        kind = sniff(head)
+        if filename is None:
+            return kind in self.policy.formats
+        if kind is not None:
             return True
         if head and self.policy.strict_field(field_name):
             accepted = ", ".join(self.policy.formats)
@@ -211,11 +219,26 @@ class UploadProtector:
             return Outcome("skipped", upload, upload, fmt, reason="format")
         self.check_size(upload.size, upload.filename)
         self._check_pixels(upload)
-        if marker.is_cloaked(upload.data):
+        if not self._slots.acquire(blocking=False):
+            busy = OverloadedError(f"{policy.max_concurrent} uploads are being protected already; retry shortly")
+            return self._failed(upload, fmt, artist_id, busy)
+        try:
+            return self._protect(upload, fmt, artist_id, opted_out=opted_out and policy.allow_opt_out)
+        finally:
+            self._slots.release()
+
+    def _protect(self, upload: Upload, fmt: str, artist_id: str | None, *, opted_out: bool) -> Outcome:
+        # A marker counts only when it verifies against the pixels (a platform key signs them); a
+        # forged or stale one is absent, and the outcome says it was there (reason=unverified_marker).
+        # The client's key when it has settings (the engine behind it seals with them), else the env's.
+        settings = getattr(self.client, "settings", None)
+        found = marker.check(upload.data, key=settings, max_pixels=self.policy.max_pixels)
+        if found.state == "verified":
             return Outcome("already_cloaked", upload, upload, fmt)
-        if opted_out and policy.allow_opt_out:
+        note = "unverified_marker" if found.state == "unverified" else ""
+        if opted_out:
             return Outcome("opted_out", upload, upload, fmt)
-        if policy.mode == "deferred":
+        if self.policy.mode == "deferred":
             return self._defer(upload, fmt, artist_id)
         try:
             result = self.client.cloak(upload.data, artist_id=artist_id, **self.cloak_options())
@@ -229,7 +252,7 @@ class UploadProtector:
         except Exception as exc:
             return self._failed(upload, fmt, artist_id, exc)
         cloaked = replace(upload, data=result.data, content_type=upload.content_type or result.content_type)
-        return Outcome("cloaked", cloaked, upload, fmt, report=result.report)
+        return Outcome("cloaked", cloaked, upload, fmt, report=result.report, reason=note)
 
     def _check_pixels(self, upload: Upload) -> None:
         try:

@@ -1,26 +1,88 @@
-"""A streaming, sans-I/O ``multipart/form-data`` parser that hands back the body's own bytes.
+"""Reading a ``multipart/form-data`` body with a maintained parser, and writing it back unambiguously.
 
-Fed chunks as they arrive, it yields :class:`Raw` events carrying the original bytes of everything
-that is not a captured part (preamble, delimiters, plain fields, non-image files, epilogue), so those
-bytes can be re-emitted verbatim, and one :class:`Captured` event per file part that ``admit`` chose
-from its first bytes (the image parts). Nothing is decoded except part headers; memory is bounded by
-the largest captured part (``max_part_bytes``) plus one chunk.
+The middleware must never disagree with the framework behind it about which parts a body holds:
+an image the framework would deliver as a file but the middleware did not see is an image stored
+uncloaked. So the body is parsed with python-multipart (the parser Starlette uses), held to the
+strict grammar every framework agrees on, and handed to the application **re-serialised** with a
+fresh random boundary and plain ``CRLF`` framing. Whatever the application's parser does with that
+body, it finds exactly the parts the middleware found, because nothing in it is ambiguous.
+
+Refused (:class:`~stylecloak.middleware.core.MalformedUploadError`, 400), because a lenient parser
+(Werkzeug accepts ``LF`` and ``CR`` line breaks and folded headers; Django splits on the boundary
+wherever it occurs) could read them differently:
+
+- the boundary string anywhere but at a delimiter (inside a part's data, the preamble or the epilogue);
+- part headers with a control character (a bare ``CR`` or ``LF``), a folded line, a repeated header,
+  a repeated or RFC 2231 (``name*``) disposition parameter, or no ``name``;
+- a ``Content-Transfer-Encoding`` other than identity (frameworks that decode it would see an image
+  the sniffing never saw).
+
+A part whose ``Content-Disposition`` mentions ``filename`` at all is treated as a file, whatever a
+parser makes of the parameter. Fed chunks as they arrive, :class:`MultipartParser` yields
+:class:`Raw` events (the re-serialised bytes of everything that is not a captured image) and one
+:class:`Captured` event per file part that ``admit`` chose from its first bytes. Memory is bounded
+by the largest captured part (``max_part_bytes``) plus one chunk.
 """
 
 from __future__ import annotations
 
-import re
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import unquote
 
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser as _Parser
+from python_multipart.multipart import parse_options_header
 from stylecloak.errors import ImageTooLargeError
-from stylecloak.middleware.core import MalformedUploadError
+from stylecloak.middleware.core import MalformedUploadError, UploadTooLargeError
 from stylecloak.middleware.sniff import SNIFF_BYTES
 
-MAX_HEADER_BYTES = 16 * 1024
-_PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+#: Longest boundary accepted (RFC 2046 allows 70 characters; python-multipart 256).
+MAX_BOUNDARY = 200
+#: Most parts in one body, as Werkzeug's ``max_form_parts`` (Flask's default); beyond → 413.
+DEFAULT_MAX_PARTS = 1000
 _IDENTITY_ENCODINGS = {"", "binary", "8bit", "7bit"}
+# Bytes a header value may not contain: every control character but the tab.
+_CONTROL = bytes(range(0x20)).replace(b"\t", b"") + b"\x7f"
+
+FormKind = Literal["form", "other", "ambiguous"]
+
+
+def classify_content_type(content_type: str) -> FormKind:
+    """Whether a request's ``Content-Type`` is ``multipart/form-data`` as any framework would read it.
+
+    ``ambiguous``: not exactly that media type, yet it mentions form-data (a folded or listed value,
+    stray characters); such a request is refused rather than passed on for a framework to interpret.
+    """
+    kind = content_type.split(";", 1)[0].strip(" \t\r\n").lower()
+    if kind == "multipart/form-data":
+        return "form"
+    return "ambiguous" if "form-data" in content_type.lower() else "other"
+
+
+def boundary_of(content_type: str) -> bytes | None:
+    """The boundary of a ``multipart/form-data`` content type, or None for any other type."""
+    if classify_content_type(content_type) == "other":
+        return None
+    if classify_content_type(content_type) == "ambiguous":
+        raise MalformedUploadError(f"unclear multipart Content-Type {content_type[:100]!r}")
+    return multipart_boundary(content_type.partition(";")[2])
+
+
+def multipart_boundary(params: str) -> bytes:
+    """The boundary from a multipart content type's parameters; refuses a missing, repeated or odd one."""
+    if any(char in params for char in "\r\n\x00"):
+        raise MalformedUploadError("the multipart Content-Type spans several lines")
+    _, options = parse_options_header("multipart/form-data;" + params)
+    names = [segment.split("=", 1)[0].strip().lower() for segment in params.split(";") if "=" in segment]
+    if names.count("boundary") != 1:
+        raise MalformedUploadError("multipart/form-data needs exactly one boundary parameter")
+    boundary = options.get(b"boundary", b"")
+    if not boundary or len(boundary) > MAX_BOUNDARY or any(byte < 0x20 or byte > 0x7E for byte in boundary):
+        raise MalformedUploadError("multipart/form-data without a valid boundary")
+    return boundary
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +103,7 @@ class Raw:
 @dataclass(frozen=True, slots=True)
 class Captured:
     part: Part
-    raw_headers: bytes  # the header block as received, ending with the blank line
+    raw_headers: bytes  # the re-serialised header block, ending with the blank line
     data: bytes
 
 
@@ -49,210 +111,220 @@ Event = Raw | Captured
 Admit = Callable[[Part, bytes], bool]
 
 
-def boundary_of(content_type: str) -> bytes | None:
-    """The boundary of a ``multipart/form-data`` content type, or None for any other type."""
-    kind, _, rest = content_type.partition(";")
-    if kind.strip().lower() != "multipart/form-data":
-        return None
-    return multipart_boundary(rest)
-
-
-def multipart_boundary(params: str) -> bytes:
-    """The boundary from a multipart content type's parameters; refuses a missing or unusable one."""
-    boundary = parameters(";" + params).get("boundary", "")
-    if not boundary or len(boundary) > 200:
-        raise MalformedUploadError("multipart/form-data without a valid boundary")
-    return boundary.encode("latin-1")
-
-
-def parameters(value: str) -> dict[str, str]:
-    """``; a=1; b="x y"`` → {"a": "1", "b": "x y"} (names lower-cased, quotes and escapes removed)."""
-    found: dict[str, str] = {}
-    for name, raw in _PARAM.findall(value):
-        raw = raw.strip()
-        if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
-            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
-        found.setdefault(name.lower(), raw)
-    return found
-
-
-def parse_headers(block: bytes) -> Part:
-    headers: dict[str, str] = {}
-    # Browsers send non-ASCII filenames as raw UTF-8 inside the quotes.
-    for line in block.decode("utf-8", errors="replace").split("\r\n"):
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise MalformedUploadError(f"a multipart part has a malformed header line: {line[:80]!r}")
-        headers[name.strip().lower()] = value.strip()
-    disposition = headers.get("content-disposition", "")
-    params = parameters(";" + disposition.partition(";")[2])
-    filename = params.get("filename")
-    if "filename*" in params:
-        _, _, encoded = params["filename*"].partition("''")
-        filename = unquote(encoded or params["filename*"])
+def _header_part(headers: list[tuple[bytes, bytes]]) -> Part:
+    """Check a part's headers against the strict grammar and read what the middleware needs."""
+    seen: set[bytes] = set()
+    for name, value in headers:
+        key = name.lower()
+        if key in seen:
+            raise MalformedUploadError(f"a multipart part repeats its {name.decode('latin-1')} header")
+        seen.add(key)
+        if value.translate(None, _CONTROL) != value:
+            raise MalformedUploadError("a multipart part header holds a line break or control character")
+    found = {name.lower(): value.decode("utf-8", errors="replace") for name, value in headers}
+    disposition = found.get(b"content-disposition")
+    if disposition is None:
+        raise MalformedUploadError("a multipart part has no Content-Disposition")
+    _, params = parse_options_header(disposition)
+    keys = [segment.split("=", 1)[0].strip().lower() for segment in _segments(disposition) if "=" in segment]
+    if len(keys) != len(set(keys)) or any("*" in key and key != "filename*" for key in keys):
+        raise MalformedUploadError("a multipart part's Content-Disposition repeats or encodes a parameter")
+    if b"name" not in params:
+        raise MalformedUploadError("a multipart part has no name")
+    filename: str | None = None
+    if "filename" in disposition.lower():  # any mention: a file to some parser, so a file here
+        raw = params.get(b"filename")
+        filename = raw.decode("utf-8", errors="replace") if raw is not None else ""
+        if "filename*" in keys:
+            encoded = next(s for s in _segments(disposition) if s.strip().lower().startswith("filename*"))
+            value = encoded.split("=", 1)[1].strip().strip('"')
+            filename = unquote(value.partition("''")[2] or value)
     return Part(
-        name=params.get("name", ""),
+        name=params[b"name"].decode("utf-8", errors="replace"),
         filename=filename,
-        content_type=headers.get("content-type", ""),
-        transfer_encoding=headers.get("content-transfer-encoding", "").lower(),
+        content_type=found.get(b"content-type", "").strip(),
+        transfer_encoding=found.get(b"content-transfer-encoding", "").strip().lower(),
     )
 
 
-class MultipartParser:
-    """Feed it the body; iterate the events. ``close`` checks the body ended where it should."""
+def _segments(value: str) -> list[str]:
+    """``;``-separated segments of a header value, quotes respected."""
+    segments, current, quoted, escaped = [], [], False, False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == ";" and not quoted:
+            segments.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    segments.append("".join(current))
+    return segments[1:]
 
-    def __init__(self, boundary: bytes, *, admit: Admit, max_part_bytes: int) -> None:
-        self._dash = b"--" + boundary
-        self._delimiter = b"\r\n--" + boundary
+
+class _BoundaryCounter:
+    """Counts every occurrence of ``--boundary`` in the raw body, across chunk edges."""
+
+    def __init__(self, boundary: bytes) -> None:
+        self.marker = b"--" + boundary
+        self.count = 0
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        window = self._tail + chunk
+        start = 0
+        while (found := window.find(self.marker, start)) >= 0:
+            self.count += 1
+            start = found + 1
+        self._tail = window[-(len(self.marker) - 1) :] if len(self.marker) > 1 else b""
+
+
+class MultipartParser:
+    """Feed it the body; iterate the events. ``close`` checks the body ended where it should.
+
+    :attr:`boundary` is the fresh boundary of the re-serialised body (the application's
+    ``Content-Type`` must name it: :attr:`content_type`).
+    """
+
+    def __init__(
+        self, boundary: bytes, *, admit: Admit, max_part_bytes: int, max_parts: int = DEFAULT_MAX_PARTS
+    ) -> None:
         self._admit = admit
         self._max_part_bytes = max_part_bytes
-        self._buffer = bytearray()
-        self._state = "preamble"
+        self._max_parts = max_parts
+        self.boundary = b"stylecloak-" + secrets.token_hex(16).encode()
+        self._delimiter = b"--" + self.boundary
+        self._counter = _BoundaryCounter(boundary)
+        self._parser = _Parser(
+            boundary,
+            {
+                "on_part_begin": self._on_part_begin,
+                "on_part_data": self._on_part_data,
+                "on_part_end": self._on_part_end,
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+                "on_end": self._on_end,
+            },
+        )
+        self._events: list[Event] = []
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._field = bytearray()
+        self._value = bytearray()
         self._part: Part | None = None
-        self._raw_headers = b""
+        self._block = b""
         self._mode = "pass"  # pass | sniff | capture
         self._held = bytearray()
+        self._ended = False
+        self.parts = 0
         self.captured = 0
 
+    @property
+    def content_type(self) -> str:
+        """The ``Content-Type`` of the re-serialised body."""
+        return "multipart/form-data; boundary=" + self.boundary.decode("ascii")
+
     def feed(self, chunk: bytes) -> Iterator[Event]:
-        self._buffer += chunk
-        raw = bytearray()  # consecutive raw bytes leave as one event
-        while True:
-            events, progressed = getattr(self, "_" + self._state)()
-            for event in events:
-                if isinstance(event, Raw):
-                    raw += event.data
-                    continue
-                if raw:
-                    yield Raw(bytes(raw))
-                    raw.clear()
-                yield event
-            if not progressed:
-                break
+        self._counter.feed(chunk)
+        if not self._ended:
+            try:
+                self._parser.write(chunk)
+            except MultipartParseError as exc:
+                raise MalformedUploadError(f"the multipart body cannot be read: {exc}") from exc
+        yield from self._drain()
+
+    def close(self) -> Iterator[Event]:
+        if not self._ended:
+            raise MalformedUploadError("the multipart body ended before its closing boundary")
+        # Each part is opened by one delimiter and the body closed by one more; any other
+        # "--boundary" is data that a lenient parser (Werkzeug, Django) would take for a delimiter.
+        if self._counter.count != self.parts + 1:
+            raise MalformedUploadError("the multipart boundary also occurs inside the body")
+        yield from self._drain()
+
+    def _drain(self) -> Iterator[Event]:
+        events, self._events = self._events, []
+        raw = bytearray()
+        for event in events:
+            if isinstance(event, Raw):
+                raw += event.data
+                continue
+            if raw:
+                yield Raw(bytes(raw))
+                raw.clear()
+            yield event
         if raw:
             yield Raw(bytes(raw))
 
-    def close(self) -> Iterator[Event]:
-        if self._state != "epilogue":
-            raise MalformedUploadError("the multipart body ended before its closing boundary")
-        if self._buffer:
-            yield Raw(bytes(self._buffer))
-            self._buffer.clear()
+    # ------------------------------------------------------------------ python-multipart callbacks
 
-    # Each state returns (events, whether it consumed input and may run again).
+    def _on_part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > self._max_parts:
+            raise UploadTooLargeError(f"more than {self._max_parts} parts in one multipart body")
+        self._headers = []
 
-    def _preamble(self) -> tuple[list[Event], bool]:
-        buffer = self._buffer
-        if buffer.startswith(self._dash):
-            return self._after(len(self._dash), [])
-        if len(buffer) < len(self._dash) and self._dash.startswith(bytes(buffer)):
-            return [], False
-        found = buffer.find(self._delimiter)
-        if found >= 0:
-            return self._after(found + len(self._delimiter), [])
-        keep = len(self._delimiter) - 1
-        if len(buffer) > keep:
-            data = bytes(buffer[:-keep])
-            del buffer[:-keep]
-            return [Raw(data)], False
-        return [], False
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
 
-    def _after(self, end: int, events: list[Event]) -> tuple[list[Event], bool]:
-        """Emit the delimiter itself as raw bytes and look at what follows it."""
-        events.append(Raw(bytes(self._buffer[:end])))
-        del self._buffer[:end]
-        self._state = "boundary"
-        return events, True
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
 
-    def _boundary(self) -> tuple[list[Event], bool]:
-        buffer = self._buffer
-        if len(buffer) < 2:
-            return [], False
-        if buffer.startswith(b"--"):
-            self._state = "epilogue"
-            return [], True
-        end = buffer.find(b"\r\n")
-        if end < 0:
-            if len(buffer) > 256:
-                raise MalformedUploadError("a multipart boundary line does not end")
-            return [], False
-        if buffer[:end].strip(b" \t"):
-            raise MalformedUploadError("unexpected bytes after a multipart boundary")
-        data = bytes(buffer[: end + 2])
-        del buffer[: end + 2]
-        self._state = "headers"
-        return [Raw(data)], True
+    def _on_header_end(self) -> None:
+        self._headers.append((bytes(self._field), bytes(self._value).rstrip(b" \t")))
+        self._field.clear()
+        self._value.clear()
 
-    def _headers(self) -> tuple[list[Event], bool]:
-        buffer = self._buffer
-        if buffer.startswith(b"\r\n"):
-            end = 2  # a part with no headers at all
-        else:
-            found = buffer.find(b"\r\n\r\n")
-            if found < 0:
-                if len(buffer) > MAX_HEADER_BYTES:
-                    raise MalformedUploadError("a multipart part's headers are too long")
-                return [], False
-            end = found + 4
-        block = bytes(buffer[:end])
-        del buffer[:end]
-        self._state = "body"
-        self._held.clear()
-        if b"filename" not in block.lower():  # a plain field: passed on without parsing its headers
-            self._mode = "pass"
-            return [Raw(block)], True
-        part = parse_headers(block)
-        if part.filename is not None and part.transfer_encoding not in _IDENTITY_ENCODINGS:
-            # Frameworks decode such parts, so an image could slip past the sniffing as base64.
+    def _on_headers_finished(self) -> None:
+        part = _header_part(self._headers)
+        if part.transfer_encoding not in _IDENTITY_ENCODINGS:
+            # Frameworks that decode such parts (Django, python-multipart) would see an image the
+            # sniffing never saw; browsers never send one.
             raise MalformedUploadError(f"Content-Transfer-Encoding {part.transfer_encoding!r} is not accepted")
-        if part.filename is None:
-            self._mode = "pass"
-            return [Raw(block)], True
-        self._part, self._raw_headers, self._mode = part, block, "sniff"
-        return [], True
+        lines = [b"%s: %s\r\n" % (name, value) for name, value in self._headers]
+        self._block = b"".join(lines) + b"\r\n"
+        self._part = part
+        self._held.clear()
+        self._events.append(Raw(self._delimiter + b"\r\n"))
+        self._mode = "sniff"  # fields too: ``admit`` decides from the first bytes
 
-    def _body(self) -> tuple[list[Event], bool]:
-        buffer = self._buffer
-        found = buffer.find(self._delimiter)
-        if found >= 0:
-            events = self._data(bytes(buffer[:found]), final=True)
-            del buffer[:found]
-            return self._after(len(self._delimiter), events)
-        keep = len(self._delimiter) - 1
-        if len(buffer) <= keep:
-            return [], False
-        data = bytes(buffer[:-keep])
-        del buffer[:-keep]
-        return self._data(data, final=False), False
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        self._data(bytes(data[start:end]), final=False)
 
-    def _epilogue(self) -> tuple[list[Event], bool]:
-        if not self._buffer:
-            return [], False
-        data = bytes(self._buffer)
-        self._buffer.clear()
-        return [Raw(data)], False
+    def _on_part_end(self) -> None:
+        self._data(b"", final=True)
+        self._events.append(Raw(b"\r\n"))
 
-    def _data(self, data: bytes, *, final: bool) -> list[Event]:
+    def _on_end(self) -> None:
+        self._ended = True
+        self._events.append(Raw(self._delimiter + b"--\r\n"))
+
+    def _data(self, data: bytes, *, final: bool) -> None:
+        if self._delimiter in data:  # the fresh boundary is random; finding it means a forged body
+            raise MalformedUploadError("a multipart part holds the rewritten body's boundary")
         if self._mode == "pass":
-            return [Raw(data)] if data else []
-        self._held += data
-        events: list[Event] = []
+            if data:
+                self._events.append(Raw(data))
+            return
         part = self._part
         assert part is not None
+        self._held += data
         if self._mode == "sniff" and (len(self._held) >= SNIFF_BYTES or final):
             if self._admit(part, bytes(self._held[:SNIFF_BYTES])):
                 self._mode = "capture"
             else:
-                events.append(Raw(self._raw_headers + bytes(self._held)))
+                self._events.append(Raw(self._block + bytes(self._held)))
                 self._held.clear()
                 self._mode = "pass"
         if self._mode == "capture":
             if len(self._held) > self._max_part_bytes:
                 raise ImageTooLargeError(f"{part.filename!r} is over the limit of {self._max_part_bytes} bytes")
             if final:
-                events.append(Captured(part, self._raw_headers, bytes(self._held)))
+                self._events.append(Captured(part, self._block, bytes(self._held)))
                 self.captured += 1
                 self._held.clear()
-        return events

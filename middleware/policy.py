@@ -15,17 +15,25 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from stylecloak.errors import ConfigurationError
+from stylecloak.settings import DEFAULT_MAX_PIXELS as SETTINGS_MAX_PIXELS
 
 Mode = Literal["sync", "deferred"]
 Failure = Literal["fail_closed", "fail_open"]
 
 #: Formats the engine cloaks, sniffed from the bytes (never from the filename or declared type).
 DEFAULT_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "AVIF")
-DEFAULT_METHODS: tuple[str, ...] = ("POST", "PUT", "PATCH")
+#: Every method: a framework parses a multipart body whatever the method (Werkzeug does for GET too),
+#: so a site that narrows this must be sure its views read files only for the methods it lists.
+DEFAULT_METHODS: tuple[str, ...] = ("*",)
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 64_000_000
+#: The engine's own limit (stylecloak.settings): larger uploads cost more memory than a web worker has.
+DEFAULT_MAX_PIXELS = SETTINGS_MAX_PIXELS
 DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_IMAGES = 20
+#: Most parts in one multipart body, as Werkzeug's (and so Flask's) default ``max_form_parts``.
+DEFAULT_MAX_PARTS = 1000
+#: Uploads this process protects at once (cloaking, or waiting for the engine); beyond: 503 at once.
+DEFAULT_MAX_CONCURRENT = 4
 #: Seconds a client is told to wait (Retry-After) when a fail-closed request is refused for overload.
 DEFAULT_RETRY_AFTER_S = 30
 #: The request header a client sends to skip the cloak, honoured only when the policy allows it.
@@ -39,7 +47,9 @@ class UploadPolicy(BaseModel):
 
     routes: tuple[str, ...] = Field(default=("*",), description="Path patterns (fnmatch) that are covered.")
     exclude_routes: tuple[str, ...] = Field(default=(), description="Path patterns never covered.")
-    methods: tuple[str, ...] = Field(default=DEFAULT_METHODS, description="HTTP methods that are covered.")
+    methods: tuple[str, ...] = Field(
+        default=DEFAULT_METHODS, description="HTTP methods that are covered (case-insensitive); * for every method."
+    )
     fields: tuple[str, ...] = Field(
         default=(),
         description="Form fields covered; empty means every file field. A named field is strict: a file "
@@ -57,6 +67,15 @@ class UploadPolicy(BaseModel):
         default=DEFAULT_MAX_BODY_BYTES, gt=0, description="Largest multipart body the middleware reads → 413."
     )
     max_images: int = Field(default=DEFAULT_MAX_IMAGES, gt=0, description="Most image parts in one request → 413.")
+    max_parts: int = Field(
+        default=DEFAULT_MAX_PARTS, gt=0, description="Most parts (fields and files) in one multipart body → 413."
+    )
+    max_concurrent: int = Field(
+        default=DEFAULT_MAX_CONCURRENT,
+        gt=0,
+        description="Uploads this process protects at once; one more is refused at once (503 + Retry-After), or "
+        "passed unprotected with fail_open, instead of queueing without bound.",
+    )
     mode: Mode = Field(default="sync", description="sync: cloak before the view; deferred: hand to `defer`.")
     on_failure: Failure = Field(
         default="fail_closed",
@@ -101,7 +120,7 @@ class UploadPolicy(BaseModel):
 
     def covers(self, method: str, path: str) -> bool:
         """Whether a request with this method and path has its uploads inspected."""
-        if method.upper() not in self.methods:
+        if "*" not in self.methods and method.upper() not in self.methods:
             return False
         if any(fnmatch.fnmatchcase(path, pattern) for pattern in self.exclude_routes):
             return False

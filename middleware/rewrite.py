@@ -1,11 +1,12 @@
 """Rewriting one multipart body: shared, I/O-free logic behind the WSGI and ASGI middleware.
 
-The body is read through :class:`~stylecloak.middleware.multipart.MultipartParser` as it arrives.
-Bytes that are not image parts are copied verbatim into a spooled file (in memory up to
-``SPOOL_MEMORY`` bytes, then on disk) and never parsed beyond their headers; image parts are held
-until the whole body has arrived. Only then is anything cloaked, so a fail-closed refusal happens
-before the application has seen a byte. The replayed body is the original with each image part's
-data replaced (and an ``X-Stylecloak`` part header added), and its exact new Content-Length.
+The body is read through :class:`~stylecloak.middleware.multipart.MultipartParser` (python-multipart,
+held to a strict grammar) as it arrives. Everything that is not an image part is re-serialised into a
+spooled file (in memory up to ``SPOOL_MEMORY`` bytes, then on disk) with a fresh boundary; image parts
+are held until the whole body has arrived. Only then is anything cloaked, so a fail-closed refusal
+happens before the application has seen a byte. The replayed body has the same parts, fields byte for
+byte, each image part's data replaced (and an ``X-Stylecloak`` part header added); the application
+gets its new ``Content-Type`` (:attr:`BodyRewrite.content_type`) and exact ``Content-Length``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from stylecloak.errors import InvalidImageError
 from stylecloak.middleware.core import HEADER, Outcome, Upload, UploadProtector, UploadTooLargeError
 from stylecloak.middleware.multipart import Captured, Event, MultipartParser, Part
 
@@ -49,13 +51,21 @@ class BodyRewrite:
 
     def __init__(self, boundary: bytes, protector: UploadProtector) -> None:
         self.protector = protector
-        self.parser = MultipartParser(boundary, admit=self._admit, max_part_bytes=protector.policy.max_bytes)
+        policy = protector.policy
+        self.parser = MultipartParser(
+            boundary, admit=self._admit, max_part_bytes=policy.max_bytes, max_parts=policy.max_parts
+        )
         # Closed by close(), which every shell calls once the application is done with the body.
         self.spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115
         self.segments: list[tuple[int, int] | ImageSlot] = []
         self.images: list[ImageSlot] = []
         self.received = 0
         self._spooled = 0
+
+    @property
+    def content_type(self) -> str:
+        """The rewritten body's ``Content-Type`` (it names the fresh boundary)."""
+        return self.parser.content_type
 
     def _admit(self, part: Part, head: bytes) -> bool:
         return self.protector.admit(part.name, part.filename, head)
@@ -76,7 +86,13 @@ class BodyRewrite:
     def protect_all(self, *, artist_id: str | None, opted_out: bool) -> list[Outcome]:
         """Protect every image part (blocking: run it in a thread from async code)."""
         for slot in self.images:
-            slot.outcome = self.protector.protect(slot.upload, artist_id=artist_id, opted_out=opted_out)
+            try:
+                slot.outcome = self.protector.protect(slot.upload, artist_id=artist_id, opted_out=opted_out)
+            except InvalidImageError:
+                if slot.part.filename is not None:
+                    raise
+                # A text field that merely starts like an image: it is text, passed on as it came.
+                slot.outcome = Outcome("ignored", slot.upload, slot.upload)
         return self.outcomes
 
     def _take(self, event: Event) -> None:

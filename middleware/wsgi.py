@@ -4,7 +4,8 @@
 
 Requests that are not covered multipart uploads go straight to the application, their ``wsgi.input``
 untouched. For a covered upload the app receives the rewritten body (see
-:mod:`stylecloak.middleware.rewrite`) with its new ``CONTENT_LENGTH``, plus
+:mod:`stylecloak.middleware.rewrite`) with its new ``CONTENT_TYPE`` and ``CONTENT_LENGTH`` (a chunked
+request's ``Transfer-Encoding`` is dropped: the body is whole now), plus
 ``environ["stylecloak.uploads"]`` (the :class:`~stylecloak.middleware.core.Outcome` of each image)
 and ``environ["stylecloak.original_content_length"]``; the response carries ``X-Stylecloak``.
 """
@@ -23,7 +24,7 @@ from stylecloak.middleware.core import (
     rights_headers,
     summary_header,
 )
-from stylecloak.middleware.multipart import multipart_boundary
+from stylecloak.middleware.multipart import classify_content_type, multipart_boundary
 from stylecloak.middleware.policy import OPT_OUT_HEADER, UploadPolicy
 from stylecloak.middleware.responses import error_response
 from stylecloak.middleware.rewrite import CHUNK, BodyRewrite
@@ -62,15 +63,17 @@ class StylecloakWSGI:
         self.protector = protector or UploadProtector(policy, client=client)
         self.policy = self.protector.policy
         self.artist_id = artist_id or self.policy.artist_id or remote_user
-        self._methods = frozenset(self.policy.methods)
         #: Rights headers for image responses (X-Robots-Tag, TDMRep).
         self.image_headers = rights_headers(self.protector.rights) if self.policy.rights_headers else []
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD", "GET")
+        # Frameworks upper-case the method and strip the media type, so "post" and
+        # " Multipart/Form-Data" are uploads here too.
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        content_type = environ.get("CONTENT_TYPE", "")
         if (
-            method in self._methods
-            and environ.get("CONTENT_TYPE", "")[:19].lower() == "multipart/form-data"
+            content_type
+            and classify_content_type(content_type) != "other"
             and self.policy.covers(method, environ.get("PATH_INFO", ""))
         ):
             return self._upload(environ, start_response)
@@ -81,7 +84,10 @@ class StylecloakWSGI:
     def _upload(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         rewrite: BodyRewrite | None = None
         try:
-            boundary = multipart_boundary(environ.get("CONTENT_TYPE", "").partition(";")[2])
+            content_type = environ.get("CONTENT_TYPE", "")
+            if classify_content_type(content_type) == "ambiguous":
+                raise MalformedUploadError(f"unclear multipart Content-Type {content_type[:100]!r}")
+            boundary = multipart_boundary(content_type.partition(";")[2])
             rewrite = BodyRewrite(boundary, self.protector)
             for chunk in _body(environ, self.policy.max_body_bytes):
                 rewrite.feed(chunk)
@@ -101,8 +107,12 @@ class StylecloakWSGI:
             raise
         environ = dict(environ)
         environ[ORIGINAL_LENGTH_KEY] = rewrite.received
+        environ["CONTENT_TYPE"] = rewrite.content_type
         environ["CONTENT_LENGTH"] = str(rewrite.content_length())
         environ["wsgi.input"] = rewrite.stream()
+        # The body is whole and its length known: a framework that still saw "chunked" would ignore
+        # CONTENT_LENGTH and, without wsgi.input_terminated, read nothing (Werkzeug does).
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
         environ.pop("wsgi.input_terminated", None)
         environ[UPLOADS_KEY] = outcomes
         summary = summary_header(outcomes)
@@ -136,15 +146,21 @@ def _is_image(headers: list[tuple[str, str]]) -> bool:
 
 
 def _body(environ: Environ, limit: int) -> Iterator[bytes]:
-    """The request body in chunks, refusing one declared over ``limit`` before reading it."""
+    """The request body in chunks, refusing one declared over ``limit`` before reading it.
+
+    Read as Werkzeug reads it: to its end when the server says the stream ends by itself
+    (``wsgi.input_terminated``, as for a de-chunked request), else ``CONTENT_LENGTH`` bytes.
+    """
     stream = environ["wsgi.input"]
     declared = environ.get("CONTENT_LENGTH") or ""
-    if not declared.strip():
-        if not environ.get("wsgi.input_terminated"):
-            raise MalformedUploadError("a multipart upload needs a Content-Length")
+    if environ.get("wsgi.input_terminated"):
         while chunk := stream.read(CHUNK):
             yield chunk
         return
+    if not declared.strip():
+        if str(environ.get("HTTP_TRANSFER_ENCODING", "")).strip():
+            raise MalformedUploadError("this server passed a chunked upload on undecoded; send a Content-Length")
+        raise MalformedUploadError("a multipart upload needs a Content-Length")
     try:
         remaining = int(declared)
     except ValueError as exc:

@@ -10,8 +10,12 @@ so callers never have to catch a library's own exceptions.
     │   │   └── TruncatedImageError     an image whose data stops early
     │   ├── UnsupportedImageError       an image we refuse on purpose (animated, bilevel, unknown format)
     │   ├── ImageTooLargeError          over the byte or pixel limits, or a decompression bomb
-    │   └── ImageTooSmallError          under the minimum side length
-    ├── AlreadyCloakedError             the image carries stylecloak's marker
+    │   ├── ImageTooSmallError          under the minimum side length
+    │   └── BudgetExceededError         no cloak of this image fits the perceptual budget once saved
+    ├── AlreadyCloakedError             the image carries stylecloak's marker, and it verifies
+    ├── CloakFailedError                the optimisation diverged; nothing was written
+    ├── RequestTimeoutError             a client sent its request too slowly (408)
+    ├── OutputError                     the CLI cannot write an output where it was asked to
     ├── ConfigurationError              settings or arguments that cannot work together
     │   └── UnknownStyleError           a target style name that is not in the catalogue
     ├── ModelError                      feature-extractor weights and their loading
@@ -83,9 +87,38 @@ class ImageTooSmallError(ImageError):
     status = 422
 
 
+class BudgetExceededError(ImageError):
+    """The saved file would exceed the perceptual budget even with the faintest cloak (the format's
+    own error, such as a GIF palette's dither, uses it up). Never returned as a success."""
+
+    code = "budget_exceeded"
+    status = 422
+
+
 class AlreadyCloakedError(StylecloakError):
     code = "already_cloaked"
     status = 409
+
+
+class CloakFailedError(StylecloakError):
+    """The engine produced no usable cloak (a non-finite perturbation); a bug to report, not bad input."""
+
+    code = "cloak_failed"
+    status = 500
+
+
+class RequestTimeoutError(StylecloakError):
+    """The request (its body) did not arrive within the server's read timeouts."""
+
+    code = "request_timeout"
+    status = 408
+
+
+class OutputError(StylecloakError):
+    """An output cannot be written: it would overwrite an input or another output, or the path is unusable."""
+
+    code = "output_error"
+    status = 400
 
 
 class ConfigurationError(StylecloakError):
@@ -170,7 +203,11 @@ ERRORS_BY_CODE: dict[str, type[StylecloakError]] = {
         UnsupportedImageError,
         ImageTooLargeError,
         ImageTooSmallError,
+        BudgetExceededError,
         AlreadyCloakedError,
+        CloakFailedError,
+        RequestTimeoutError,
+        OutputError,
         ConfigurationError,
         UnknownStyleError,
         ModelNotFoundError,

@@ -7,20 +7,25 @@ exceptions never escape.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import stat
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError, features
+from stylecloak import marker
 from stylecloak.errors import (
     ImageTooLargeError,
     ImageTooSmallError,
     InvalidImageError,
+    StylecloakError,
     TruncatedImageError,
     UnsupportedImageError,
 )
@@ -40,7 +45,7 @@ CONTENT_TYPES = {
     "AVIF": "image/avif",
 }
 EXIF_ORIENTATION = 0x0112
-_SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I"}
+_SIXTEEN_BIT = {"I;16", "I;16L", "I;16B"}
 _PNG_XMP_KEY = "XML:com.adobe.xmp"
 
 # Never decode a partial file as if it were whole.
@@ -75,6 +80,9 @@ class DecodedImage:
     metadata: Metadata
     sha256: str
     cmyk: np.ndarray | None = None
+    #: SHA-256 of the decoded pixels, computed only when the metadata claims a sealed stylecloak marker
+    #: (:func:`stylecloak.marker.verify` checks the claim against it).
+    marker_digest: bytes | None = None
 
     @property
     def width(self) -> int:
@@ -103,17 +111,7 @@ def read_bytes(source: ImageInput, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        try:
-            size = path.stat().st_size
-        except OSError as exc:
-            raise InvalidImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        if size > max_bytes:
-            raise ImageTooLargeError(f"{path} is {size} bytes; the limit is {max_bytes}")
-        try:
-            data = path.read_bytes()
-        except OSError as exc:  # a directory, a file that vanished or is unreadable
-            raise InvalidImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        data = _read_file(Path(source), max_bytes)
     elif hasattr(source, "read"):
         data = source.read(max_bytes + 1)
         if not isinstance(data, bytes):
@@ -127,18 +125,72 @@ def read_bytes(source: ImageInput, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     return data
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
-    with warnings.catch_warnings():
-        # Pillow warns, then raises, on decompression bombs; both are refusals here.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+def _read_file(path: Path, max_bytes: int) -> bytes:
+    """A regular file's bytes, at most ``max_bytes`` + 1 of them.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO never hangs the read, a
+    device (``/dev/zero``) is never read without end, and a file swapped after a check is caught.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise InvalidImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        info = os.fstat(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise InvalidImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise InvalidImageError(f"cannot read {path}: {kind}")
+    if info.st_size > max_bytes:
+        os.close(fd)
+        raise ImageTooLargeError(f"{path} is {info.st_size} bytes; the limit is {max_bytes}")
+    with os.fdopen(fd, "rb", buffering=0) as handle:
         try:
-            image = Image.open(io.BytesIO(data), formats=list(FORMATS))
+            chunks: list[bytes] = []
+            size = 0
+            while size <= max_bytes and (chunk := handle.read(min(1 << 20, max_bytes + 1 - size))):
+                chunks.append(chunk)
+                size += len(chunk)
+        except OSError as exc:  # a file that vanished or is unreadable
+            raise InvalidImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return b"".join(chunks)
+
+
+@contextlib.contextmanager
+def _strict(what: str) -> Iterator[None]:
+    """Pillow's complaints about a corrupt file become a typed refusal, never a half-read image.
+
+    Pillow *warns* about some corruption (truncated TIFF tags, corrupt EXIF) and carries on; here a
+    warning is an error. Any other exception from a decoder is an ``InvalidImageError`` too: untrusted
+    bytes must never surface as a Pillow or Python exception.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.simplefilter("error", UserWarning)
+        try:
+            yield
+        except StylecloakError:
+            raise
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
             raise ImageTooLargeError(f"refused as a decompression bomb: {exc}") from exc
-        except UnidentifiedImageError as exc:
-            raise _unidentified(data) from exc
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise _decode_error(exc, "not a readable image") from exc
+            raise _decode_error(exc, what) from exc
+        except (UserWarning, Exception) as exc:
+            raise InvalidImageError(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    try:
+        with _strict("not a readable image"):
+            image = Image.open(io.BytesIO(data), formats=list(FORMATS))
+    except InvalidImageError as exc:
+        if isinstance(exc.__cause__, UnidentifiedImageError):
+            raise _unidentified(data) from exc.__cause__
+        raise
     width, height = image.size
     if width * height > max_pixels:
         image.close()
@@ -167,10 +219,8 @@ def _decode_error(exc: Exception, what: str) -> InvalidImageError:
 
 
 def _load(image: Image.Image) -> None:
-    try:
+    with _strict("the image data cannot be decoded"):
         image.load()
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
-        raise _decode_error(exc, "the image data cannot be decoded") from exc
 
 
 def estimate_jpeg_quality(quantization: dict[int, Any] | None) -> int | None:
@@ -287,6 +337,13 @@ def _metadata(image: Image.Image, oriented: Image.Image, data: bytes, fmt: str) 
     xmp_raw = oriented.info.get("xmp") or info.get(_PNG_XMP_KEY)
     if xmp_raw is None and hasattr(image, "tag_v2") and 700 in image.tag_v2:
         xmp_raw = image.tag_v2[700]
+    if xmp_raw is None and fmt == "GIF":  # Pillow does not expose a GIF's XMP application extension
+        from stylecloak.rights.gif_tiff import gif_read
+
+        try:
+            xmp_raw = gif_read(data)
+        except InvalidImageError:
+            xmp_raw = None
     xmp_bytes = xmp_raw.encode("utf-8") if isinstance(xmp_raw, str) else xmp_raw
     dpi = info.get("dpi")
     png_text: dict[str, str] = {}
@@ -324,6 +381,12 @@ def _pixels(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, np.ndarr
     mode = image.mode
     if mode == "1":
         raise UnsupportedImageError("bilevel (1-bit) images cannot carry a cloak; save as grayscale PNG")
+    if mode in ("I", "F"):
+        # 32-bit integer or float samples have no agreed range (0–255? 0–65535? any?): reading them as
+        # 16-bit gray would change every value on the way back.
+        raise UnsupportedImageError(
+            f"{'32-bit integer' if mode == 'I' else 'floating-point'} images are not supported; save as 8- or 16-bit"
+        )
     if mode in ("P", "PA"):
         has_alpha = mode == "PA" or "transparency" in image.info
         image = image.convert("RGBA" if has_alpha else "RGB")
@@ -331,8 +394,8 @@ def _pixels(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, np.ndarr
     else:
         mode_out = mode
     if image.mode in _SIXTEEN_BIT:
-        gray16 = np.asarray(image, dtype=np.float64)
-        gray = np.clip(gray16 / 65535.0, 0.0, 1.0).astype(np.float32)
+        gray = np.asarray(image, dtype=np.float32)
+        gray /= 65535.0
         return np.repeat(gray[..., None], 3, axis=2), None, None, mode_out
     if image.mode == "CMYK":
         cmyk = np.asarray(image, dtype=np.uint8)
@@ -382,9 +445,12 @@ def decode(
         if min(width, height) < min_side:
             raise ImageTooSmallError(f"{width}×{height} is under the minimum of {min_side} px on a side")
         _load(image)
-        oriented = ImageOps.exif_transpose(image) if image.getexif().get(EXIF_ORIENTATION, 1) != 1 else image
-        rgb, alpha, cmyk, mode = _pixels(oriented)
-        metadata = _metadata(image, oriented, data, fmt)
+        with _strict("the image's metadata cannot be read"):
+            oriented = ImageOps.exif_transpose(image) if image.getexif().get(EXIF_ORIENTATION, 1) != 1 else image
+            rgb, alpha, cmyk, mode = _pixels(oriented)
+            metadata = _metadata(image, oriented, data, fmt)
+            claimed = marker.from_metadata(metadata.xmp, metadata.comment)
+            digest = marker.pixel_digest(image) if claimed is not None and claimed.mac else None
     return DecodedImage(
         rgb=np.ascontiguousarray(rgb),
         alpha=alpha,
@@ -393,4 +459,5 @@ def decode(
         metadata=metadata,
         sha256=hashlib.sha256(data).hexdigest(),
         cmyk=cmyk,
+        marker_digest=digest,
     )

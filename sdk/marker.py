@@ -1,24 +1,55 @@
-"""The marker a cloaked image carries, so it is recognised and never cloaked twice.
+"""The marker a cloaked image carries, so it is recognised and never cloaked twice — bound to its pixels.
 
-The marker is a few properties in the ``stylecloak`` XMP namespace (JPEG, PNG, WebP, TIFF, AVIF) or a
-comment (GIF, which has no standard XMP slot in Pillow): the stylecloak version and a hash of the
-cloak's settings. Reading it opens only the image header, never decodes pixels.
+The marker is a few properties in the ``stylecloak`` XMP namespace (in GIF also a comment): the
+stylecloak version, a hash of the cloak's settings, the target style, and ``mac``, an HMAC-SHA256
+keyed by the platform's secret (``STYLECLOAK_MARKER_KEY``) over those fields and the decoded pixels
+of the saved file. Anyone can write the XMP properties; only the key holder can write a ``mac`` that
+matches the pixels. So a marker counts only when it **verifies**:
+
+- ``verified``: the ``mac`` matches these pixels under this key — a cloak this platform made;
+- ``unverified``: marker properties without a matching ``mac`` (forged, made under another key, or
+  the pixels changed since) — treated exactly as ``absent``: the image is cloaked;
+- ``absent``: no marker at all.
+
+The ``mac`` is written at the container level after encoding (:func:`seal`), so writing it changes no
+pixel; pixels are hashed as the decoder returns them (mode, size, palette, raw bytes), in strips.
+
+Without ``STYLECLOAK_MARKER_KEY`` a random key is made per process: markers then verify only in the
+process that wrote them (a CLI run, one server process), and every other process re-cloaks such an
+image. Platforms set the same key on every web, Serve and S3 worker (the Helm chart reads it from a
+Secret).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
+import json
+import logging
 import os
+import secrets
+import threading
 import warnings
-from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
+from dataclasses import dataclass, replace
+from typing import IO, Any, Literal
 
 from PIL import Image, UnidentifiedImageError
 from stylecloak import xmp
 
+log = logging.getLogger(__name__)
+
 NAMESPACE = xmp.KNOWN_PREFIXES["stylecloak"]
 GIF_COMMENT_PREFIX = b"stylecloak:"
+#: What the ``mac`` covers and how, so a later scheme can be told apart.
+SCHEME = "hmac-sha256-pixels/1"
+# Rows hashed at once: bounds the copy a large image costs while it is hashed.
+_STRIP_PIXELS = 1 << 20
+
+MarkerState = Literal["verified", "unverified", "absent"]
+
+_process_key = secrets.token_bytes(32)
+_warned = threading.Event()
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +57,7 @@ class Marker:
     version: str
     settings_hash: str
     style: str = ""
+    mac: str = ""
 
     def xmp_properties(self) -> dict[str, xmp.XmpValue]:
         props: dict[str, xmp.XmpValue] = {
@@ -35,10 +67,95 @@ class Marker:
         }
         if self.style:
             props["style"] = self.style
+        if self.mac:
+            props["mac"] = self.mac
+            props["scheme"] = SCHEME
         return props
 
     def gif_comment(self) -> bytes:
         return GIF_COMMENT_PREFIX + f"v={self.version};s={self.settings_hash};t={self.style}".encode()
+
+    def _signed_fields(self) -> bytes:
+        return json.dumps([SCHEME, self.version, self.settings_hash, self.style], separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class MarkerCheck:
+    """What an image's marker turned out to be; ``marker`` is what it claims (None when absent)."""
+
+    state: MarkerState
+    marker: Marker | None = None
+
+    @property
+    def verified(self) -> bool:
+        return self.state == "verified"
+
+
+# ------------------------------------------------------------------------------------ the key
+
+
+def key_of(source: Any = None) -> bytes:
+    """The HMAC key: ``source`` (a key, a :class:`~stylecloak.settings.Settings`, or None for the
+    environment's ``STYLECLOAK_MARKER_KEY``), else this process's random key."""
+    if isinstance(source, bytes):
+        return source
+    if isinstance(source, str):
+        return source.encode()
+    secret = getattr(source, "marker_key", None) if source is not None else None
+    if source is None:
+        from stylecloak.settings import get_settings
+
+        secret = get_settings().marker_key
+    if secret is not None:
+        value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret)
+        if value:
+            return str(value).encode()
+    if not _warned.is_set():
+        _warned.set()
+        log.warning(
+            "STYLECLOAK_MARKER_KEY is not set: cloak markers verify only in this process (pid %d); "
+            "set the same key on every worker so cloaked images are recognised everywhere",
+            os.getpid(),
+        )
+    return _process_key
+
+
+def _mac(key: bytes, marker: Marker, digest: bytes) -> str:
+    return hmac.new(key, marker._signed_fields() + b"\0" + digest, hashlib.sha256).hexdigest()
+
+
+# ------------------------------------------------------------------------------------ pixels
+
+
+def pixel_digest(image: Image.Image) -> bytes:
+    """SHA-256 of an opened image's decoded pixels (first frame as stored, before any EXIF rotation)."""
+    image.load()
+    digest = hashlib.sha256()
+    digest.update(f"{image.mode};{image.size[0]}x{image.size[1]};".encode())
+    if image.mode in ("P", "PA"):
+        digest.update(bytes(image.getpalette() or []))
+        digest.update(repr(image.info.get("transparency")).encode())
+    width, height = image.size
+    rows = max(1, _STRIP_PIXELS // max(1, width))
+    for top in range(0, height, rows):
+        digest.update(image.crop((0, top, width, min(height, top + rows))).tobytes())
+    return digest.digest()
+
+
+def _digest_of(data: bytes, max_pixels: int) -> bytes | None:
+    """The pixel digest of encoded ``data``, or None when it cannot be decoded within ``max_pixels``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.size[0] * image.size[1] > max_pixels:
+                    return None
+                return pixel_digest(image)
+    except Exception:  # an unreadable image has no verifiable marker
+        return None
+
+
+# ------------------------------------------------------------------------------------ reading
 
 
 def xmp_packet_of(image: Image.Image) -> bytes | str | None:
@@ -65,52 +182,150 @@ def _from_gif_comment(comment: bytes) -> Marker | None:
     return Marker(fields.get("v", ""), fields.get("s", ""), fields.get("t", ""))
 
 
-def marker_of(image: Image.Image) -> Marker | None:
+def marker_of(image: Image.Image, data: bytes | None = None) -> Marker | None:
+    """The marker an opened image claims (``data``: its bytes, for XMP Pillow does not expose: GIF)."""
     comment = image.info.get("comment")
     packet = xmp_packet_of(image)
+    if packet is None and data is not None and image.format == "GIF":
+        from stylecloak.rights.gif_tiff import gif_read
+
+        try:
+            packet = gif_read(data)
+        except Exception:  # a malformed container has no readable XMP
+            packet = None
     return from_metadata(
         packet.encode() if isinstance(packet, str) else packet,
         comment if isinstance(comment, bytes) else None,
     )
 
 
+def _as_bytes(image: str | os.PathLike[str] | bytes | IO[bytes]) -> bytes | None:
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return bytes(image)
+    if isinstance(image, (str, os.PathLike)):
+        from stylecloak.images import read_bytes
+
+        try:
+            return read_bytes(image)
+        except Exception:  # anything that is not a readable image file has no marker
+            return None
+    position = image.tell() if hasattr(image, "tell") else None
+    try:
+        data = image.read()
+    finally:
+        if position is not None and hasattr(image, "seek"):
+            image.seek(position)
+    return data if isinstance(data, bytes) else None
+
+
 def read_marker(image: str | os.PathLike[str] | bytes | IO[bytes] | Image.Image) -> Marker | None:
-    """The marker of ``image`` (path, bytes, file or PIL image), or None if it carries none.
+    """The marker ``image`` (path, bytes, file or PIL image) *claims*, or None; not verified.
 
     Anything that is not an image has no marker: this never raises for bad input.
     """
     if isinstance(image, Image.Image):
         return marker_of(image)
-    source: Any
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        source = io.BytesIO(bytes(image))
-    elif isinstance(image, (str, os.PathLike)):
-        source = Path(image)
-    else:
-        source = image
-    position = source.tell() if hasattr(source, "tell") else None
+    data = _as_bytes(image)
+    if not data:
+        return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(source) as opened:
-                return marker_of(opened)
+            with Image.open(io.BytesIO(data)) as opened:
+                return marker_of(opened, data)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError):
         return None
-    finally:
-        if position is not None and hasattr(source, "seek"):
-            source.seek(position)
 
 
-def is_cloaked(image: str | os.PathLike[str] | bytes | IO[bytes] | Image.Image) -> bool:
-    """Whether ``image`` carries stylecloak's marker."""
-    return read_marker(image) is not None
+def check(
+    image: str | os.PathLike[str] | bytes | IO[bytes] | Image.Image,
+    *,
+    key: Any = None,
+    max_pixels: int | None = None,
+) -> MarkerCheck:
+    """Whether ``image``'s marker is ``verified``, ``unverified`` or ``absent`` (see the module doc).
+
+    ``key``: a key or Settings (default: ``STYLECLOAK_MARKER_KEY``, else this process's key).
+    Verifying decodes the pixels (only when a marker with a ``mac`` is there), within ``max_pixels``.
+    """
+    if isinstance(image, Image.Image):
+        claimed = marker_of(image)
+        if claimed is None:
+            return MarkerCheck("absent")
+        if not claimed.mac:
+            return MarkerCheck("unverified", claimed)
+        return verify(claimed, pixel_digest(image), key=key)
+    data = _as_bytes(image)
+    claimed = read_marker(data) if data else None
+    if claimed is None or data is None:
+        return MarkerCheck("absent")
+    if not claimed.mac:
+        return MarkerCheck("unverified", claimed)
+    if max_pixels is None:
+        from stylecloak.settings import DEFAULT_MAX_PIXELS
+
+        max_pixels = DEFAULT_MAX_PIXELS
+    digest = _digest_of(data, max_pixels)
+    if digest is None:
+        return MarkerCheck("unverified", claimed)
+    return verify(claimed, digest, key=key)
+
+
+def verify(claimed: Marker | None, digest: bytes | None, *, key: Any = None) -> MarkerCheck:
+    """Check a claimed marker against the pixel digest of the image carrying it."""
+    if claimed is None:
+        return MarkerCheck("absent")
+    if not claimed.mac or digest is None:
+        return MarkerCheck("unverified", claimed)
+    expected = _mac(key_of(key), claimed, digest)
+    return MarkerCheck("verified" if hmac.compare_digest(expected, claimed.mac) else "unverified", claimed)
+
+
+def is_cloaked(image: str | os.PathLike[str] | bytes | IO[bytes] | Image.Image, *, key: Any = None) -> bool:
+    """Whether ``image`` carries a stylecloak marker that verifies (see :func:`check`)."""
+    return check(image, key=key).verified
 
 
 def from_metadata(xmp_packet: bytes | None, comment: bytes | None) -> Marker | None:
-    """The marker in already-extracted metadata (what :mod:`stylecloak.images` keeps)."""
+    """The marker claimed by already-extracted metadata (what :mod:`stylecloak.images` keeps)."""
+    props = xmp.read_properties(xmp_packet, NAMESPACE)
+    if props.get("cloaked") == "true":
+        mac = props.get("mac", "") if props.get("scheme") == SCHEME else ""
+        return Marker(props.get("version", ""), props.get("settings", ""), props.get("style", ""), mac)
     if comment and comment.startswith(GIF_COMMENT_PREFIX):
         return _from_gif_comment(comment)
-    props = xmp.read_properties(xmp_packet, NAMESPACE)
-    if props.get("cloaked") != "true":
-        return None
-    return Marker(props.get("version", ""), props.get("settings", ""), props.get("style", ""))
+    return None
+
+
+# ------------------------------------------------------------------------------------ writing
+
+
+def seal(data: bytes, fmt: str, marker: Marker, *, key: Any = None, reencode: Any = None) -> bytes:
+    """``data`` (an encoded image) with ``marker`` and its ``mac`` over the file's own decoded pixels.
+
+    The properties go into the container's XMP, which changes no pixel. A format whose XMP cannot
+    be edited in place (AVIF) is re-encoded through ``reencode(properties) -> bytes`` and kept only
+    if its pixels are the same; otherwise the marker stays unsealed (it reads as ``unverified``).
+    """
+    from stylecloak.errors import StylecloakError
+    from stylecloak.rights import containers
+
+    digest = _digest_of(data, 1 << 62)
+    if digest is None:
+        return data
+    sealed = replace(marker, mac=_mac(key_of(key), marker, digest))
+    properties = sealed.xmp_properties()
+    fmt = containers.normalise_format(fmt)
+    if fmt in containers.WRITABLE:
+        try:
+            packet = xmp.merge_properties(containers.read_xmp(data, fmt), NAMESPACE, properties)
+            return containers.write_xmp(data, fmt, packet)
+        except StylecloakError:
+            log.warning("could not seal the marker into a %s file; it stays unverified", fmt)
+            return data
+    if reencode is not None:
+        again: bytes = reencode(properties)
+        if _digest_of(again, 1 << 62) == digest:
+            return again
+        log.warning("re-encoding %s changed its pixels; the marker stays unverified", fmt)
+    return data

@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from stylecloak import bounds
 from stylecloak.errors import ConfigurationError
 
 # The objective's budget weight α, from the public Glaze re-implementation.
@@ -118,6 +119,5 @@ def resolve(
     if "linf" in changes and "lr" not in changes:
         changes["lr"] = float(changes["linf"]) / 4
     params = replace(params, **changes)
-    if params.steps < 1 or params.linf <= 0 or params.budget_p <= 0 or params.lr <= 0:
-        raise ConfigurationError("steps, linf, budget_p and lr must be positive")
+    bounds.check(asdict(params))  # finite and in range: an inf lr or a negative seed never reaches the engine
     return params

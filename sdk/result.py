@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,6 +50,11 @@ class CloakReport(BaseModel):
     settings_hash: str = Field(description="Hash of the cloak parameters, also stored in the marker.")
     robustness: str = Field(default="none", description="Transformation profile optimised against.")
     rights: dict[str, Any] | None = Field(default=None, description="Machine-readable signals written.")
+    input_marker: Literal["absent", "unverified", "verified"] = Field(
+        default="absent",
+        description="The input's own stylecloak marker: absent, unverified (forged or from another key; "
+        "treated as absent) or verified (cloaked again only with force).",
+    )
 
 
 @dataclass(frozen=True, slots=True)

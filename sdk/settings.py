@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from stylecloak.bounds import MAX_SEED
 
 Intensity = Literal["low", "default", "high"]
 Quality = Literal["fast", "default", "slow"]
@@ -21,7 +22,10 @@ BudgetKind = Literal["auto", "lpips", "ssim"]
 
 DEFAULT_EXTRACTOR = "taef2"
 DEFAULT_WORKING_RESOLUTION = 512
-DEFAULT_MAX_PIXELS = 64_000_000
+#: 25 MP (5000 × 5000). One cloak of the largest accepted image peaks near 4 GiB of memory on a CPU
+#: (benchmarks/bench_largest.py: about 150 MB per megapixel on top of the models), so four processes
+#: cloaking at once stay within a 24 GiB machine.
+DEFAULT_MAX_PIXELS = 25_000_000
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_MIN_SIDE = 64
 DEFAULT_JPEG_QUALITY = 95
@@ -88,7 +92,9 @@ class Settings(BaseSettings):
         "distance: reachable (a short trial cloak toward each, keep the one it moves furthest) or seeded (the "
         "paper's rule: a seeded draw from the 50th-75th percentile band).",
     )
-    seed: int = Field(default=0, description="Seed for the perturbation's initialisation and target choice.")
+    seed: int = Field(
+        default=0, ge=0, le=MAX_SEED, description="Seed for the perturbation's initialisation and target choice."
+    )
     target_store: str = Field(
         default="", description="Artist → target style store: empty for in-memory, or a JSON file path."
     )
@@ -123,6 +129,13 @@ class Settings(BaseSettings):
     backend: Backend = Field(default="local", description="local (in-process engine) or http (Serve).")
     endpoint: str = Field(default="", description="Base URL of a stylecloak Serve endpoint.")
     token: SecretStr | None = Field(default=None, description="Bearer token for the endpoint.")
+
+    # The platform's secret.
+    marker_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the HMAC that binds a cloak's marker to its pixels; the same on every worker. "
+        "Unset: a random key per process (markers verify only in the process that wrote them).",
+    )
     timeout_s: float = Field(default=120.0, gt=0, description="Request timeout of the http backend.")
     retries: int = Field(default=4, ge=0, description="Retries on 503/429 and connection errors.")
 

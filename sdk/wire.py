@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from stylecloak import bounds
 from stylecloak.errors import ERRORS_BY_CODE, ConfigurationError, RemoteError, ServerError, StylecloakError
 from stylecloak.result import CloakReport
 
@@ -69,19 +70,20 @@ ERRORS: dict[str, type[StylecloakError]] = {
 class CloakOptions(BaseModel):
     """Everything a remote caller can choose about one cloak. Unknown options are refused."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # No inf or NaN anywhere; each number bounded as stylecloak.bounds says (presets.resolve checks again).
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     artist_id: str | None = Field(default=None, max_length=256)
     intensity: Literal["low", "default", "high"] | None = None
     quality: Literal["fast", "default", "slow"] | None = None
     target_style: str | None = Field(default=None, max_length=256)
     force: bool = False
-    steps: int | None = Field(default=None, ge=1)
-    seed: int | None = None
+    steps: int | None = Field(default=None, ge=1, le=bounds.MAX_STEPS)
+    seed: int | None = Field(default=None, ge=0, le=bounds.MAX_SEED)
     linf: float | None = Field(default=None, gt=0, le=1)
     budget_p: float | None = Field(default=None, gt=0, le=1)
-    alpha: float | None = Field(default=None, gt=0)
-    lr: float | None = Field(default=None, gt=0)
+    alpha: float | None = Field(default=None, gt=0, le=bounds.MAX_ALPHA)
+    lr: float | None = Field(default=None, gt=0, le=bounds.MAX_LR)
     rights: dict[str, Any] | None = Field(
         default=None,
         description="A stylecloak.rights.RightsPolicy as JSON, without its c2pa_* fields: the server signs "

@@ -139,6 +139,7 @@ def run_app(app: Any, *, name: str = "stylecloak", route_prefix: str = "/", time
 
 def build_app(args: AppConfig | dict[str, Any] | None = None) -> Any:
     """The application for ``args`` (an :class:`AppConfig` or its mapping; None: the defaults)."""
-    config = AppConfig.model_validate(args or {})
+    # Deployment arguments are kept in Ray's store: tokens travel as digests only.
+    config = AppConfig.model_validate(args or {}).sealed()
     worker = CloakWorker.options(**config.worker.deployment_options()).bind(config)  # type: ignore[attr-defined]
     return Ingress.options(**config.ingress.deployment_options()).bind(worker, config)  # type: ignore[attr-defined]

@@ -1,5 +1,8 @@
 """Bearer-token auth: tokens from the config, ``STYLECLOAK_TOKEN``, or a mounted secret file.
 
+Only SHA-256 digests of the tokens are kept (and, for tokens given in code, sent to the replicas:
+:meth:`~stylecloak.serve.config.AppConfig.sealed`), so Ray's store never holds a usable token.
+
 The file holds one token per line (blank lines and ``#`` comments ignored) and is re-read when it
 changes, so a rotated Kubernetes secret takes effect without a restart; list the old and the new
 token during a rotation. Every comparison is constant-time (:func:`hmac.compare_digest`) and runs
@@ -22,8 +25,15 @@ from .config import AppConfig
 
 
 class TokenAuth:
-    def __init__(self, tokens: tuple[str, ...] = (), *, tokens_file: Path | None = None, anonymous: bool = False):
-        self._static = tuple(_digest(token) for token in tokens if token)
+    def __init__(
+        self,
+        tokens: tuple[str, ...] = (),
+        *,
+        digests: tuple[str, ...] = (),
+        tokens_file: Path | None = None,
+        anonymous: bool = False,
+    ):
+        self._static = tuple(_digest(token) for token in tokens if token) + tuple(bytes.fromhex(d) for d in digests)
         self.tokens_file = tokens_file
         self.anonymous = anonymous
         self._file_state: tuple[float, int] | None = None
@@ -41,7 +51,9 @@ class TokenAuth:
         tokens = [secret.get_secret_value() for secret in config.tokens]
         if settings.token is not None:
             tokens.append(settings.token.get_secret_value())
-        return cls(tuple(tokens), tokens_file=config.tokens_file, anonymous=config.allow_anonymous)
+        return cls(
+            tuple(tokens), digests=config.token_sha256, tokens_file=config.tokens_file, anonymous=config.allow_anonymous
+        )
 
     def _reload(self) -> None:
         assert self.tokens_file is not None

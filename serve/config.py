@@ -12,6 +12,7 @@ Nothing here imports Ray.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from stylecloak.bounds import MAX_STEPS
 from stylecloak.settings import DEFAULT_MAX_BYTES, Settings
 
 APP_NAME = "stylecloak"
@@ -31,6 +33,16 @@ CONFIG_FILE = Path(__file__).with_name("serve_config.yaml")
 MULTIPART_OVERHEAD = 64 * 1024
 # Where a Kubernetes secret with one bearer token per line is mounted (the Helm chart's convention).
 CLUSTER_TOKENS_FILE = Path("/var/run/secrets/stylecloak/tokens")
+#: A request body must arrive within this many seconds, and never stall longer than the idle one.
+DEFAULT_BODY_TIMEOUT_S = 120.0
+DEFAULT_BODY_IDLE_TIMEOUT_S = 30.0
+#: Settings that hold secrets: never in ``settings`` (they would be stored in Ray and in config files).
+SECRET_SETTINGS = frozenset({"token", "marker_key"})
+
+
+def token_digest(token: str) -> str:
+    """The SHA-256 hex digest a replica compares an offered bearer token against."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class _Frozen(BaseModel):
@@ -111,10 +123,16 @@ class IngressConfig(_Frozen):
 
 
 class AppConfig(_Frozen):
-    """Everything :func:`stylecloak.serve.build_app` needs. Secrets never appear in a config file:
-    tokens come from ``tokens_file`` (a mounted secret, re-read when it changes) or ``STYLECLOAK_TOKEN``."""
+    """Everything :func:`stylecloak.serve.build_app` needs. Secrets never appear in a config file, nor in
+    Ray's store: tokens come from ``tokens_file`` (a mounted secret, re-read when it changes) or
+    ``STYLECLOAK_TOKEN`` in the replica's environment; tokens given in code reach the replicas only as
+    SHA-256 digests (:func:`sealed`)."""
 
     tokens: tuple[SecretStr, ...] = Field(default=(), description="Bearer tokens (code only; prefer tokens_file).")
+    token_sha256: tuple[str, ...] = Field(
+        default=(),
+        description="SHA-256 (hex) of accepted bearer tokens: what the replicas receive instead of the tokens.",
+    )
     tokens_file: Path | None = Field(default=None, description="File with one bearer token per line.")
     allow_anonymous: bool = Field(default=False, description="Serve without any token (local experiments only).")
     max_request_bytes: int = Field(default=DEFAULT_MAX_BYTES + MULTIPART_OVERHEAD, gt=0, description="Beyond → 413.")
@@ -124,10 +142,19 @@ class AppConfig(_Frozen):
     job_stale_s: float = Field(default=60.0, gt=0, description="No heartbeat for this long: another replica resumes.")
     heartbeat_s: float = Field(default=5.0, gt=0)
     retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503 when queues are full.")
-    max_steps: int = Field(default=500, ge=1, description="Largest `steps` a caller may ask for.")
+    max_steps: int = Field(default=500, ge=1, le=MAX_STEPS, description="Largest `steps` a caller may ask for.")
+    body_timeout_s: float = Field(
+        default=DEFAULT_BODY_TIMEOUT_S, gt=0, description="Seconds a request body may take to arrive; beyond → 408."
+    )
+    body_idle_timeout_s: float = Field(
+        default=DEFAULT_BODY_IDLE_TIMEOUT_S,
+        gt=0,
+        description="Seconds a request body may stall between two chunks; beyond → 408.",
+    )
     store: str = Field(
-        default="file:///tmp/stylecloak/jobs",
-        description="Job state and results: a folder (file:// or a path; one node only) or s3://bucket/prefix.",
+        default="",
+        description="Job state and results: a folder (file:// or a path; one node only) or s3://bucket/prefix. "
+        "Empty: a private folder of this user (0700, owner checked) under the user cache.",
     )
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO…); None for AWS.")
     settings: dict[str, Any] = Field(
@@ -142,9 +169,26 @@ class AppConfig(_Frozen):
         unknown = set(value) - set(Settings.model_fields)
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
-        if "token" in value:
-            raise ValueError("put tokens in tokens_file or STYLECLOAK_TOKEN, not in settings")
+        for secret in SECRET_SETTINGS & set(value):
+            where = "tokens_file or STYLECLOAK_TOKEN" if secret == "token" else f"STYLECLOAK_{secret.upper()}"
+            raise ValueError(f"{secret} is a secret: put it in {where}, not in settings (they are stored in Ray)")
         return value
+
+    @field_validator("token_sha256")
+    @classmethod
+    def _digests(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for digest in value:
+            if len(digest) != 64 or any(char not in "0123456789abcdef" for char in digest):
+                raise ValueError("token_sha256 holds lowercase hex SHA-256 digests (64 characters)")
+        return value
+
+    def sealed(self) -> AppConfig:
+        """This config with ``tokens`` replaced by their digests: what may travel to Ray (deployment
+        arguments end up in Ray's store, readable by anyone who can reach it)."""
+        if not self.tokens:
+            return self
+        digests = tuple(token_digest(secret.get_secret_value()) for secret in self.tokens if secret.get_secret_value())
+        return self.replace(tokens=(), token_sha256=(*self.token_sha256, *digests))
 
     def replace(self, **changes: Any) -> AppConfig:
         """A validated copy with ``changes`` applied (nested models replaced whole)."""
@@ -187,7 +231,8 @@ def cluster_config() -> AppConfig:
 
 def app_args(config: AppConfig) -> dict[str, Any]:
     """``config`` as the plain ``args:`` mapping of a Serve config file (every field, no secrets)."""
-    args: dict[str, Any] = config.model_dump(mode="json", exclude={"tokens"})
+    # Tokens live in tokens_file or the environment; a config file carries neither them nor their digests.
+    args: dict[str, Any] = config.model_dump(mode="json", exclude={"tokens", "token_sha256"})
     return args
 
 

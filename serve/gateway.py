@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any, Protocol, TypeVar
 
 from starlette.datastructures import UploadFile
@@ -29,6 +29,7 @@ from stylecloak.errors import (
     JobFailedError,
     OverloadedError,
     RemoteTimeoutError,
+    RequestTimeoutError,
     ServerError,
     StylecloakError,
 )
@@ -109,7 +110,7 @@ class Gateway:
             raise ImageTooLargeError(f"the request is {declared} bytes; the limit is {limit}")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
+        async for chunk in self._timed(request):
             size += len(chunk)
             if size > limit:
                 raise ImageTooLargeError(f"the request is over the limit of {limit} bytes")
@@ -120,6 +121,26 @@ class Gateway:
         if not body:
             raise InvalidImageError("the request carries no image")
         return body
+
+    async def _timed(self, request: Request) -> AsyncIterator[bytes]:
+        """The body's chunks, or a 408 once it stalls for ``body_idle_timeout_s`` or takes longer than
+        ``body_timeout_s`` in all: a client trickling bytes must not hold a replica slot for ever."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.body_timeout_s
+        chunks = request.stream().__aiter__()
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise RequestTimeoutError(f"the request body did not arrive within {self.config.body_timeout_s:g}s")
+            try:
+                chunk = await asyncio.wait_for(chunks.__anext__(), min(left, self.config.body_idle_timeout_s))
+            except StopAsyncIteration:
+                return
+            except TimeoutError as exc:
+                raise RequestTimeoutError(
+                    f"the request body stalled (nothing for {min(left, self.config.body_idle_timeout_s):g}s)"
+                ) from exc
+            yield chunk
 
     async def _multipart_image(self, request: Request, body: bytes) -> bytes:
         async def replay() -> dict[str, Any]:
@@ -192,7 +213,8 @@ class Gateway:
         # At submit, so a bad upload is a 4xx now rather than a failed job later.
         s = self.settings
         decoded = images.decode(data, max_pixels=s.max_pixels, max_bytes=s.max_bytes, min_side=s.min_side)
-        if not options.force and marker.from_metadata(decoded.metadata.xmp, decoded.metadata.comment) is not None:
+        claimed = marker.from_metadata(decoded.metadata.xmp, decoded.metadata.comment)
+        if not options.force and marker.verify(claimed, decoded.marker_digest, key=s).verified:
             raise AlreadyCloakedError("the image is already cloaked (force=true cloaks it again)")
         size: tuple[int, int] = decoded.size
         return size

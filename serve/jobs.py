@@ -68,7 +68,7 @@ class JobBoard:
 
     @staticmethod
     def key(job_id: str, name: str) -> str:
-        if not _JOB_ID.match(job_id):
+        if not _JOB_ID.fullmatch(job_id):  # not match: "$" also matches before a trailing newline
             raise JobNotFoundError(f"no job {job_id!r}")
         return f"jobs/{job_id}/{name}"
 

@@ -6,12 +6,19 @@ lets any ingress replica answer for any job, and a restart lose nothing.
 
     open_store("file:///var/lib/stylecloak/jobs")      # a folder (one node, or a shared volume)
     open_store("s3://bucket/prefix", endpoint_url=…)   # S3 or an S3-compatible service (boto3)
+    open_store("")                                     # this user's private folder (0700, owner checked)
+
+A folder holds other people's uploads, so it is never one another local user could have made or can
+write: it is created 0700, and one that exists must belong to this user (or root) and not be writable
+by everyone; the default folder must also be closed to group and others.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,18 +43,54 @@ class ObjectStore(Protocol):
 
 
 def check_key(key: str) -> str:
-    if not _KEY.match(key) or any(part in (".", "..") for part in key.split("/")):
+    # fullmatch: "$" would also match before a trailing newline.
+    if not _KEY.fullmatch(key) or any(part in (".", "..") for part in key.split("/")):
         raise ValueError(f"invalid store key {key!r}")
     return key
 
 
-class LocalStore:
-    """A folder. Writes go to a temporary file that is renamed into place (atomic on POSIX)."""
+def private_folder() -> Path:
+    """This user's default job folder: ``<cache dir>/jobs`` (``STYLECLOAK_CACHE_DIR``)."""
+    from stylecloak.settings import get_settings
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    return get_settings().cache_dir / "jobs"
+
+
+def _check_folder(path: Path, *, private: bool) -> None:
+    """Refuse a folder another local user made or may write into (they could read or plant jobs)."""
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigurationError(f"the job store {path} is not a folder (a link or a file)")
+    if info.st_uid not in (os.getuid(), 0):
+        raise ConfigurationError(f"the job store {path} belongs to another user (uid {info.st_uid})")
+    open_to = stat.S_IRWXG | stat.S_IRWXO if private else stat.S_IWOTH
+    if info.st_mode & open_to:
+        raise ConfigurationError(
+            f"the job store {path} is open to other users (mode {stat.S_IMODE(info.st_mode):o}); chmod it 700"
+        )
+
+
+def _private_dirs(root: Path, folder: Path) -> None:
+    """Create ``folder`` (inside ``root``) and any missing folder between them, each 0700."""
+    for step in reversed([folder, *folder.relative_to(root).parents][:-1]):
+        target = step if step.is_absolute() else root / step
+        with contextlib.suppress(FileExistsError):
+            target.mkdir(mode=0o700)
+
+
+class LocalStore:
+    """A folder. Writes go to a temporary file that is renamed into place (atomic on POSIX).
+
+    ``private``: the folder must be closed to group and others too (the default per-user folder).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, private: bool = False) -> None:
         self.root = Path(root)
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                self.root.mkdir(mode=0o700)
+            _check_folder(self.root, private=private)
         except OSError as exc:
             raise ConfigurationError(f"cannot create the job store folder {self.root}: {exc.strerror}") from exc
 
@@ -60,7 +103,7 @@ class LocalStore:
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _private_dirs(self.root, path.parent)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
             try:
                 with os.fdopen(fd, "wb") as out:
@@ -144,7 +187,10 @@ def _missing(exc: Exception) -> bool:
 
 
 def open_store(url: str, *, endpoint_url: str | None = None) -> ObjectStore:
-    """The store a config's ``store`` names: ``s3://bucket/prefix``, ``file:///path`` or a plain path."""
+    """The store a config's ``store`` names: ``s3://bucket/prefix``, ``file:///path``, a plain path, or
+    empty for this user's private folder."""
+    if not url:
+        return LocalStore(private_folder(), private=True)
     parsed = urlparse(url)
     if parsed.scheme == "s3":
         if not parsed.netloc:

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 0.5
 # Engine errors after which a replica is not trusted any more (Serve replaces it on failed health).
 FATAL_MARKERS = ("CUDA error", "out of memory", "device-side assert", "NCCL")
+#: Images larger than this (width × height) are cloaked one at a time, never batched together.
+BATCH_MAX_PIXELS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -141,8 +143,10 @@ class WorkerCore:
     def _group_key(item: _Item) -> tuple[Any, ...]:
         options = item.work.options
         shared = options.model_dump_json(exclude={"artist_id", "target_style"})
-        # Undecodable uploads go alone: the engine reports each one's error.
-        return (item.size or ("alone", item.index), shared)
+        # Undecodable uploads go alone (the engine reports each one's error), and so do large ones: a
+        # batch then holds either a few small images or one large one, never several large ones.
+        large = item.size is not None and item.size[0] * item.size[1] > BATCH_MAX_PIXELS
+        return (("alone", item.index) if item.size is None or large else item.size, shared)
 
     def _run_group(self, items: list[_Item]) -> list[Outcome]:
         options = items[0].work.options

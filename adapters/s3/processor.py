@@ -117,8 +117,9 @@ class Processor:
                 "dead_letter", "unsupported_content_type", event, f"Content-Type {source.get('ContentType')!r}"
             )
         data = self._get(event.bucket, event.key, identity)
-        if metadata.get(MARKER_KEY) == MARKER_VALUE:
-            return self._already_cloaked(route, event, data, source, identity, output, output_url)
+        # The uploader controls the object's metadata (x-amz-meta-stylecloak) and can write any XMP,
+        # so neither says "already cloaked": only a marker that verifies against the pixels under the
+        # platform's key does, and the engine checks that (AlreadyCloakedError below).
         log.info("cloaking s3://%s/%s (%d bytes, %s)", event.bucket, event.key, size, identity.etag)
         try:
             result = self.client.cloak(
@@ -234,7 +235,7 @@ class Processor:
         output_url: str,
     ) -> Outcome:
         if route.already_cloaked == "skip":
-            return Outcome("skipped", "already_cloaked", event, "the upload carries the stylecloak marker")
+            return Outcome("skipped", "already_cloaked", event, "the upload carries a verified stylecloak marker")
         content_type = source.get("ContentType") or "application/octet-stream"
         bucket, key = route.destination.bucket, route.output_key(event.key)
         if not self._put_output(route, event, bucket, key, data, content_type, source, identity, {}, output):

@@ -14,6 +14,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
 from stylecloak._version import __version__
 from stylecloak.errors import StylecloakError
 
@@ -50,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StylecloakError as exc:
         print(f"stylecloak: error: {exc.message}", file=sys.stderr)
         return 1
+    except ValidationError as exc:  # STYLECLOAK_* settings out of range (a seed of -1…): name them
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"stylecloak: error: invalid settings: {problems}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("stylecloak: interrupted", file=sys.stderr)
         return 130

@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from stylecloak import bounds
 from stylecloak.cli._common import print_json, settings_from
-from stylecloak.errors import StylecloakError
+from stylecloak.errors import ConfigurationError, OutputError, StylecloakError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".avif"}
 
@@ -28,8 +29,12 @@ def register(subparsers: Any) -> None:
         "--robustness",
         help="Transformations to survive: platform (default), output, or slots written out.",
     )
-    parser.add_argument("--steps", type=int, help="Override the number of optimisation steps.")
-    parser.add_argument("--seed", type=int, help="Seed (same input, seed and settings → same bytes).")
+    parser.add_argument("--steps", type=_bounded("steps"), help="Override the number of optimisation steps.")
+    parser.add_argument(
+        "--seed",
+        type=_bounded("seed"),
+        help=f"Seed, 0 to {bounds.MAX_SEED} (same input, seed and settings → same bytes).",
+    )
     parser.add_argument("--recursive", "-r", action="store_true", help="Descend into sub-folders.")
     parser.add_argument("--force", action="store_true", help="Cloak even images that carry the marker.")
     parser.add_argument("--preview", type=Path, help="Write a before/after PNG (file, or folder for several).")
@@ -52,6 +57,21 @@ def register(subparsers: Any) -> None:
         "--c2pa-alg", choices=["es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"], help="Key algorithm."
     )
     parser.set_defaults(handler=run)
+
+
+def _bounded(name: str) -> Any:
+    """An argparse type: a whole number inside :data:`stylecloak.bounds.LIMITS` (else a usage error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+            bounds.check({name: value})
+        except (ValueError, ConfigurationError) as exc:
+            raise argparse.ArgumentTypeError(getattr(exc, "message", None) or f"not a whole number: {text!r}") from exc
+        return value
+
+    parse.__name__ = name  # argparse names the type in its error message
+    return parse
 
 
 def rights_policy(args: argparse.Namespace) -> Any:
@@ -94,6 +114,67 @@ def output_path(source: Path, output: str | None, many: bool) -> Path:
     return Path(output)
 
 
+def _key(path: Path) -> Path:
+    """One name per file: the resolved path (links and ``..`` followed)."""
+    return path.resolve()
+
+
+def plan(files: list[Path], output: str | None) -> tuple[list[tuple[Path, Path]], list[dict[str, Any]]]:
+    """(input, output) pairs to cloak, and the failures found before any cloak runs.
+
+    An output is never an input (nor the same file under another name), and never another input's
+    output: such an input is refused with its reason instead of overwriting anything.
+    """
+    unique: dict[Path, Path] = {}
+    for source in files:
+        unique.setdefault(_key(source), source)  # the same file named twice is cloaked once
+    sources = list(unique.values())
+    many = len(sources) > 1
+    if output is not None and many and Path(output).exists() and not Path(output).is_dir():
+        raise OutputError(f"-o {output} is a file; {len(sources)} inputs need a folder")
+    pairs: list[tuple[Path, Path]] = []
+    failures: list[dict[str, Any]] = []
+    claimed: dict[Path, Path] = {}
+    for source in sources:
+        target = output_path(source, output, many)
+        key = _key(target)
+        overwritten = unique.get(key) or next((s for s in sources if _same_file(target, s)), None)
+        if overwritten is not None:
+            reason = f"its output {target} would overwrite the input {overwritten}"
+        elif key in claimed:
+            reason = f"its output {target} is already the output of {claimed[key]}"
+        elif (unwritable := _unwritable(target)) is not None:
+            reason = unwritable
+        else:
+            claimed[key] = source
+            pairs.append((source, target))
+            continue
+        failures.append({"input": str(source), "error": OutputError.code, "message": reason})
+    return pairs, failures
+
+
+def _unwritable(target: Path) -> str | None:
+    """Why ``target`` cannot be written (checked by really creating a file beside it), or None.
+    Checked before the cloak, so no minutes are spent on an image whose output has nowhere to go."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"cannot write {target}: {exc.strerror or exc}"
+    if target.is_dir():
+        return f"cannot write {target}: it is a folder"
+    return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -132,7 +213,11 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         print("stylecloak: no images found", file=sys.stderr)
         return 2
-    many = len(files) > 1
+    pairs, plan_failures = plan(files, args.output)
+    failures = list(plan_failures)
+    for failure in failures:
+        print(f"{failure['input']}: {failure['message']}", file=sys.stderr)
+    many = len(pairs) + len(failures) > 1
     settings = settings_from(
         args,
         endpoint=args.endpoint,
@@ -145,21 +230,10 @@ def run(args: argparse.Namespace) -> int:
         options["force"] = True
     policy = rights_policy(args)
     results: list[dict[str, Any]] = []
-    failures: list[dict[str, Any]] = []
     started = time.perf_counter()
     show_progress = (not args.no_progress and sys.stderr.isatty()) or os.environ.get("STYLECLOAK_PROGRESS") == "1"
     with Client(settings) as client:
-        for source in files:
-            target = output_path(source, args.output, many)
-            if target.resolve() == source.resolve():
-                failures.append(
-                    {
-                        "input": str(source),
-                        "error": "configuration_error",
-                        "message": "output would overwrite the input",
-                    }
-                )
-                continue
+        for source, target in pairs:
             bar, update = _progress_bar(show_progress, source.name)
             try:
                 result = client.cloak(
@@ -177,10 +251,21 @@ def run(args: argparse.Namespace) -> int:
                 failures.append({"input": str(source), "error": exc.code, "message": exc.message})
                 print(f"{source}: {exc.message}", file=sys.stderr)
                 continue
+            except Exception as exc:  # a bug must not abort the rest of the batch; say what it was
+                message = f"internal error: {type(exc).__name__}: {exc}"
+                failures.append({"input": str(source), "error": "internal_error", "message": message})
+                print(f"{source}: {message}", file=sys.stderr)
+                continue
             finally:
                 if bar is not None:
                     bar.close()
-            write_atomic(target, result.data)
+            try:
+                write_atomic(target, result.data)
+            except OSError as exc:
+                message = f"cannot write {target}: {exc.strerror or exc}"
+                failures.append({"input": str(source), "error": OutputError.code, "message": message})
+                print(f"{source}: {message}", file=sys.stderr)
+                continue
             report = result.report
             results.append({"input": str(source), "output": str(target), "report": report.model_dump(mode="json")})
             if not args.json:
@@ -194,11 +279,15 @@ def run(args: argparse.Namespace) -> int:
                     f"{report.seconds:.1f}s{signals}"
                 )
             if args.preview:
-                _write_preview(client, source, result, args.preview, many)
+                try:
+                    _write_preview(client, source, result, args.preview, many)
+                except OSError as exc:
+                    print(f"{source}: cannot write the preview: {exc.strerror or exc}", file=sys.stderr)
     seconds = time.perf_counter() - started
     if args.json:
         print_json({"images": results, "failed": failures, "seconds": round(seconds, 2)})
-    print(f"cloaked {len(results)} of {len(files)} images ({len(failures)} failed) in {seconds:.1f}s", file=sys.stderr)
+    total = len(pairs) + len(plan_failures)
+    print(f"cloaked {len(results)} of {total} images ({len(failures)} failed) in {seconds:.1f}s", file=sys.stderr)
     return 1 if failures else 0
 
 

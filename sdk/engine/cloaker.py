@@ -28,7 +28,13 @@ from stylecloak.engine.geometry import Grid, to_array, to_tensor, upsample
 from stylecloak.engine.optimize import Goal, Objective, Progress, optimise
 from stylecloak.engine.style_transfer import LatentStats, StyleStatsCache, adain
 from stylecloak.engine.targeting import Prepared, Term, latent_goals, parse_extractors, rendition_goals
-from stylecloak.errors import AlreadyCloakedError, ConfigurationError, StylecloakError
+from stylecloak.errors import (
+    AlreadyCloakedError,
+    BudgetExceededError,
+    CloakFailedError,
+    ConfigurationError,
+    StylecloakError,
+)
 from stylecloak.images import DecodedImage, ImageInput
 from stylecloak.models import extractors
 from stylecloak.result import CloakReport, CloakResult
@@ -51,6 +57,7 @@ class _Job:
     choice: targets.TargetChoice
     rendition: np.ndarray | None  # Ω = image/img2img: the full-size rendition in the target style
     transfer: str  # which Ω made the target: latent, img2img or image
+    marker_state: str = "absent"  # the input's own marker: verified (force), unverified or absent
 
 
 class Cloaker:
@@ -290,8 +297,12 @@ class Cloaker:
         progress: Progress | None = None,
     ) -> _Job:
         decoded = self.decode(image)
-        existing = marker.from_metadata(decoded.metadata.xmp, decoded.metadata.comment)
-        if existing is not None and not force:
+        # Only a marker that verifies against these pixels under the platform's key counts.
+        claimed = marker.from_metadata(decoded.metadata.xmp, decoded.metadata.comment)
+        found = marker.verify(claimed, decoded.marker_digest, key=self.settings)
+        if found.verified and not force:
+            existing = found.marker
+            assert existing is not None
             raise AlreadyCloakedError(
                 f"the image is already cloaked (stylecloak {existing.version}, settings {existing.settings_hash})"
             )
@@ -301,12 +312,12 @@ class Cloaker:
 
             rendition = GivenRendition(target_image, settings=self.settings).render(decoded.rgb)
             choice = targets.TargetChoice(target_style or "given", "rendition given by the caller")
-            return _Job(index, prepared, choice, rendition, "image")
+            return _Job(index, prepared, choice, rendition, "image", found.state)
         choice = self.choose_target(prepared, params, artist_id=artist_id, target_style=target_style, progress=progress)
         if self.settings.style_transfer == "img2img":
             style = next(s for s in TEXT_STYLES if s.name == choice.style)
-            return _Job(index, prepared, choice, self.renderer().render(decoded.rgb, style), "img2img")
-        return _Job(index, prepared, choice, None, "latent")
+            return _Job(index, prepared, choice, self.renderer().render(decoded.rgb, style), "img2img", found.state)
+        return _Job(index, prepared, choice, None, "latent", found.state)
 
     def _goals(self, batch: Sequence[_Job]) -> list[Goal]:
         prepared = [job.prepared for job in batch]
@@ -376,6 +387,7 @@ class Cloaker:
         prepared = job.prepared
         decoded = prepared.decoded
         grid = prepared.grid
+        check_finite(delta)
         # Bicubic upsampling overshoots; clamping keeps the L∞ rail true at full size.
         if delta_on == "render":
             delta_full = upsample(delta, grid.full).clamp(-params.linf, params.linf)
@@ -391,6 +403,16 @@ class Cloaker:
             return data, rgb
 
         data, out_rgb, x_saved, spent = self._saved_within_budget(prepared, save, params.budget_p)
+        # The marker's HMAC over the saved file's pixels, written into its XMP (no pixel changes).
+        data = marker.seal(
+            data,
+            decoded.format,
+            mark,
+            key=self.settings,
+            reencode=lambda props: encoding.encode(
+                decoded, out_rgb, quality=quality, xmp_updates={marker.NAMESPACE: props}, gif_comment=mark.gif_comment()
+            ),
+        )
         rights_info = None
         if rights is not None:
             # Metadata only, after the pixels are final; signing (C2PA) must be the last step.
@@ -431,6 +453,7 @@ class Cloaker:
             settings_hash=params.settings_hash(),
             robustness=params.robustness,
             rights=rights_info,
+            input_marker=job.marker_state,
         )
         log.info(
             "cloaked %dx%d → %s, shift %.3f, ssim %.3f, %.1fs",
@@ -499,8 +522,11 @@ class Cloaker:
         log.info("the saved file was over budget (%.4f > %g); δ scaled by %.3f to meet it", over, p, low)
         if fitted is None:
             # Even a faint cloak does not fit: the format's own error on this image uses the budget.
-            log.warning("no cloak fits the budget once saved (%.4f > %g); the image is saved uncloaked", over, p)
-            return attempt(0.0)
+            # An image over its budget is never returned as a success.
+            raise BudgetExceededError(
+                f"this image cannot be saved as {prepared.decoded.format} within the perceptual budget "
+                f"p = {p:g} (its saved distance is {over:.4f}); convert it to PNG or raise the budget"
+            )
         return fitted
 
     @torch.no_grad()
@@ -559,6 +585,13 @@ class Cloaker:
             working_resolution=self.settings.working_resolution,
             target=target,
         )
+
+
+def check_finite(delta: Tensor) -> None:
+    """The guard against a diverged optimisation: a non-finite δ would write a black or noise image
+    (NaN becomes 0 in uint8) that no later check could repair, so it is an error, never an output."""
+    if not bool(torch.isfinite(delta).all()):
+        raise CloakFailedError("the optimisation diverged (non-finite perturbation); nothing was written")
 
 
 @functools.lru_cache(maxsize=4)

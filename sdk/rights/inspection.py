@@ -9,7 +9,7 @@ import io
 import os
 import warnings
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, computed_field
@@ -39,7 +39,11 @@ class InspectReport(BaseModel):
     content_type: str
     size: tuple[int, int]
     nbytes: int
-    cloaked: bool = Field(description="Carries stylecloak's marker.")
+    cloaked: bool = Field(description="Carries stylecloak's marker, and it verifies under this key.")
+    marker: Literal["verified", "unverified", "absent"] = Field(
+        default="absent",
+        description="The marker's state: verified, unverified (forged, another key, or changed pixels), absent.",
+    )
     marker_version: str | None = Field(default=None, description="stylecloak version that made the cloak.")
     marker_settings: str | None = Field(default=None, description="Hash of the cloak's settings.")
     marker_style: str | None = Field(default=None, description="Target style recorded in the marker.")
@@ -61,6 +65,8 @@ class InspectReport(BaseModel):
         if self.cloaked:
             style = f", target style {self.marker_style}" if self.marker_style else ""
             out.append(f"cloaked:    yes (stylecloak {self.marker_version}, settings {self.marker_settings}{style})")
+        elif self.marker == "unverified":
+            out.append("cloaked:    unverified marker (forged, another STYLECLOAK_MARKER_KEY, or changed pixels)")
         else:
             out.append("cloaked:    no")
         if self.data_mining:
@@ -115,7 +121,8 @@ def inspect(image: InspectSource, *, trust_anchors: str | Path | None = None) ->
     """
     data = read_bytes(image)
     fmt, size = _open_header(data)
-    found = marker.read_marker(data)
+    checked = marker.check(data)
+    found = checked.marker
     packet: bytes | None = None
     xmp_error = None
     try:
@@ -132,7 +139,8 @@ def inspect(image: InspectSource, *, trust_anchors: str | Path | None = None) ->
         content_type=provenance.MIME_TYPES.get(fmt, "application/octet-stream"),
         size=size,
         nbytes=len(data),
-        cloaked=found is not None,
+        cloaked=checked.verified,
+        marker=checked.state,
         marker_version=found.version if found else None,
         marker_settings=found.settings_hash if found else None,
         marker_style=(found.style or None) if found else None,

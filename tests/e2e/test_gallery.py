@@ -61,6 +61,9 @@ def manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=GALLERY, env=env, check=True, capture_output=True)
 
 
+MARKER_KEY = "gallery-tests-marker-key"
+
+
 @pytest.fixture(scope="module")
 def gallery(tmp_path_factory: pytest.TempPathFactory, shared_models: Path, session_cache: Path) -> Iterator[str]:
     """The gallery on a free port, with fast cloak settings and an artist who already has two paintings."""
@@ -72,6 +75,8 @@ def gallery(tmp_path_factory: pytest.TempPathFactory, shared_models: Path, sessi
         **fast_env(shared_models, session_cache),
         # The gallery shares the CPU with this test process: one torch thread each avoids oversubscription.
         "STYLECLOAK_THREADS": "1",
+        # The platform's marker key: this test checks the gallery's cloaks with it.
+        "STYLECLOAK_MARKER_KEY": MARKER_KEY,
         "PYTHONUNBUFFERED": "1",
     }
     manage(env, "migrate", "--noinput")
@@ -179,7 +184,7 @@ def test_an_artist_uploads_a_painting_and_it_is_served_cloaked(gallery: str, bro
     assert served.headers["x-robots-tag"] == "noai, noimageai" and served.headers["tdm-reservation"] == "1"
     cloaked = served.body()
     original = painting_png.read_bytes()
-    assert is_cloaked(cloaked) and not is_cloaked(original)
+    assert is_cloaked(cloaked, key=MARKER_KEY) and not is_cloaked(original, key=MARKER_KEY)
     change = np.abs(pixels(cloaked) - pixels(original))
     assert pixels(cloaked).shape == pixels(original).shape
     # Lossless PNG, so this is the cloak itself: small on average, and bounded. The bound allows for the

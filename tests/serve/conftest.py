@@ -7,6 +7,7 @@ the end; Serve tests use the CPU profile (no GPUs asked for) and a timeout on ev
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import threading
 import time
@@ -18,8 +19,11 @@ from typing import Any
 import pytest
 
 TOKEN = "test-token"
-# Ray 2.60 turns token auth on by default; these clusters only listen on 127.0.0.1.
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+# The test cluster is closed the way `stylecloak serve` closes its own (see sdk/cli/serve.py): Ray's
+# token auth on, and every Ray service on the loopback. Set before Ray is imported (it reads them once).
+os.environ.update(
+    {"RAY_AUTH_MODE": "token", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+)
 
 
 def free_port() -> int:
@@ -97,6 +101,7 @@ def ray_cluster() -> Iterator[RayCluster]:
         object_store_memory=200 * 1024 * 1024,
         log_to_driver=False,
         configure_logging=False,
+        _node_ip_address="127.0.0.1",
         _metrics_export_port=metrics_port,
         _system_config={"metrics_report_interval_ms": 1000},
     )

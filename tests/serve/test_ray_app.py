@@ -28,7 +28,7 @@ from stylecloak.serve.config import IngressConfig, WorkerConfig, cpu_config  # n
 from tests.conftest import encoded, painting  # noqa: E402
 from tests.serve.conftest import TOKEN, RayCluster, free_port  # noqa: E402
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(600)
 APP = "stylecloak"
 
 
@@ -98,13 +98,15 @@ def test_queue_full_burst_gets_503_then_is_served_after_retry(endpoint: str) -> 
     for upload, result in zip(uploads, served, strict=True):
         assert not isinstance(result, Exception), result
         assert _psnr(upload, result.data) > 25  # each answer is the cloak of its own upload
-    raw = httpx.Client(timeout=60)
+    # The same burst without retries, as raw HTTP. Generous timeouts: the accepted ones queue behind each
+    # other on a slow, loaded machine, and only the 503s are asserted on.
+    raw = httpx.Client(timeout=300)
     with raw:
-        responses = [raw.build_request("POST", f"{endpoint}/v1/cloak?steps=2", content=u,
+        responses = [raw.build_request("POST", f"{endpoint}/v1/cloak?steps=2&target_style=neon", content=u,
                                        headers={"Authorization": f"Bearer {TOKEN}"}) for u in uploads]  # fmt: skip
 
         async def send_all() -> list[httpx.Response]:
-            async with httpx.AsyncClient(timeout=60) as client:
+            async with httpx.AsyncClient(timeout=300) as client:
                 return list(await asyncio.gather(*(client.send(r) for r in responses)))
 
         statuses = asyncio.run(send_all())

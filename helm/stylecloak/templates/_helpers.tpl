@@ -60,6 +60,28 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (printf "%s-auth" (include "stylecloak.fullname" .)) .Values.auth.secretName }}
 {{- end }}
 
+{{/* RAY_AUTH_MODE and RAY_AUTH_TOKEN from a Secret, for operators without authOptions (ray.auth.via env). */}}
+{{- define "stylecloak.rayAuthEnv" -}}
+{{- if and (eq .Values.ray.auth.via "env") (eq .Values.ray.auth.mode "token") }}
+- name: RAY_AUTH_MODE
+  value: token
+- name: RAY_AUTH_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.ray.auth.secretName }}
+      key: auth_token
+{{- end }}
+{{- end }}
+
+{{/* The marker key (STYLECLOAK_MARKER_KEY) from the auth Secret: every pod that cloaks signs and checks markers with it. */}}
+{{- define "stylecloak.markerKeyEnv" -}}
+- name: STYLECLOAK_MARKER_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "stylecloak.authSecret" . }}
+      key: {{ .Values.auth.markerKeyKey }}
+{{- end }}
+
 {{- define "stylecloak.settingsConfigMap" -}}
 {{- printf "%s-settings" (include "stylecloak.fullname" .) }}
 {{- end }}

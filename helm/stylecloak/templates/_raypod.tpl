@@ -66,9 +66,10 @@ spec:
       envFrom:
         {{- include "stylecloak.envFrom" $root | nindent 8 }}
       {{- $tokenEnv := and (not $app.tokens_file) (not $app.allow_anonymous) }}
-      {{- if or $tokenEnv $root.Values.ray.extraEnv $root.Values.rights.c2pa.secretName }}
       env:
         {{- include "stylecloak.c2paEnv" $root | nindent 8 }}
+        {{- include "stylecloak.rayAuthEnv" $root | nindent 8 }}
+        {{- include "stylecloak.markerKeyEnv" $root | nindent 8 }}
         {{- if $tokenEnv }}
         # No tokens file: the API accepts the one token in auth.clientTokenKey.
         - name: STYLECLOAK_TOKEN
@@ -80,7 +81,6 @@ spec:
         {{- with $root.Values.ray.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
-      {{- end }}
       resources:
         {{- $resources := deepCopy (default dict $group.resources) }}
         {{- if gt (int .gpus) 0 }}

@@ -360,6 +360,10 @@ class FaultProxy:
 # ------------------------------------------------------------------ the worker as a process
 
 
+#: STYLECLOAK_MARKER_KEY of worker processes (``marker.check(data, key=MARKER_KEY)`` verifies their outputs).
+MARKER_KEY = "s3-tests-marker-key"
+
+
 def worker_env(models_dir: Path | str, cache_dir: Path | str) -> dict[str, str]:
     """The environment of a worker process: fast cloak settings, fake credentials, nothing else."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("STYLECLOAK_", "AWS_"))}
@@ -367,6 +371,8 @@ def worker_env(models_dir: Path | str, cache_dir: Path | str) -> dict[str, str]:
         {
             **fast_env(models_dir, cache_dir),
             "STYLECLOAK_THREADS": "1",
+            # The platform's marker key: the test process checks the workers' markers with it.
+            "STYLECLOAK_MARKER_KEY": MARKER_KEY,
             "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
             "AWS_DEFAULT_REGION": REGION,

@@ -144,6 +144,7 @@ def test_deleted_unrouted_and_already_cloaked_objects_are_skipped(stack: Stack, 
     stack.s3.delete_object(Bucket=stack.bucket, Key=gone)
     cloaked = s3_client.cloak(png, steps=2).data
     stack.upload("mine.png", cloaked, ContentType="image/png")  # an artist's already-cloaked file
+    # Metadata is the uploader's to write: it proves nothing, so this one is cloaked (issue 17, item 8).
     stack.upload("copied.png", png, ContentType="image/png", Metadata={"stylecloak": "cloaked"})
     # An event for a key no route watches (as if someone wired the public prefix to the queue too).
     stack.s3.put_object(Bucket=stack.bucket, Key="public/x.png", Body=png)
@@ -160,11 +161,13 @@ def test_deleted_unrouted_and_already_cloaked_objects_are_skipped(stack: Stack, 
 
     assert worker.stats.outcomes == {
         "skipped:source_missing": 1,
-        "skipped:already_cloaked": 2,
+        "skipped:already_cloaked": 1,
+        "written:cloaked": 1,
         "skipped:unrouted": 1,
     }
     assert stack.dead_letters() == []
     assert stack.head("public/gone.png") is None and stack.head("public/mine.png") is None
+    assert is_cloaked(stack.read("public/copied.png") or b"")
 
 
 def test_missing_destination_bucket_is_retried_until_it_exists(stack: Stack, s3_client: Any) -> None:

@@ -21,7 +21,7 @@ pytest.importorskip("moto")
 from stylecloak.adapters.s3.worker import Worker
 from stylecloak.marker import is_cloaked
 
-from tests.adapters.s3.harness import Stack, WorkerProcess, clients, running, wait_until, worker_env
+from tests.adapters.s3.harness import MARKER_KEY, Stack, WorkerProcess, clients, running, wait_until, worker_env
 from tests.conftest import encoded, painting
 
 Spawn = Callable[..., WorkerProcess]
@@ -93,7 +93,7 @@ def test_sigterm_releases_a_running_cloak_and_another_worker_finishes_it(
     quick = encoded(painting(160, 128, seed=20))
     stack.upload("quick/a.png", quick, ContentType="image/png")
     wait_until(lambda: stack.head("public/quick/a.png"), 90, what="the CLI worker's output")
-    assert is_cloaked(stack.read("public/quick/a.png") or b"")
+    assert is_cloaked(stack.read("public/quick/a.png") or b"", key=MARKER_KEY)
 
     slow = encoded(painting(160, 128, seed=21))
     stack.upload("slow/art.png", slow, ContentType="image/png")
