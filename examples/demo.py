@@ -64,8 +64,10 @@ def main() -> int:
     r = result.report
     print(f"cloaked {source} → {cloaked}")
     print(f"  target style {r.target_style!r} ({r.target_reason})")
+    views = ", ".join(f"{name} {value:.3f}" for name, value in r.mimic_views.items())
+    print(f"  mimic-view shift {r.mimic_shift:.3f} (worst view {r.mimic_worst:.3f}; {views})")
     print(
-        f"  latent shift {r.latent_shift:.3f} ({r.extractor}), SSIM {r.ssim:.3f}, PSNR {r.psnr:.1f} dB, "
+        f"  working-grid shift {r.latent_shift:.3f} ({r.extractor}), SSIM {r.ssim:.3f}, PSNR {r.psnr:.1f} dB, "
         f"budget {r.budget_kind} {r.budget_value:.3f}/{r.budget_p}, {r.steps} steps in {r.seconds:.1f}s "
         f"on {r.device} ({r.dtype})"
     )

@@ -28,16 +28,24 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--transforms", nargs="+", metavar="NAME", help="Transformations to measure (registry names).")
     parser.add_argument(
         "--views",
-        nargs="+",
+        nargs="*",
         metavar="NAME",
         help="Mimic views to measure besides the standard ones (registry names; default: every extended view: "
-        "crops, flips, buckets, other filters, the platform's deliveries).",
+        "crops, flips, buckets, other filters, the platform's deliveries; none given: the standard views only).",
+    )
+    parser.add_argument(
+        "--plot-resolutions",
+        nargs="*",
+        type=int,
+        metavar="PX",
+        help="Short sides (px) of the report's shift-against-resolution plot, besides the standard views' "
+        "(default: 384 448 512 576 640 768 896 1024; none given: the standard views' only).",
     )
     parser.add_argument("--intensity", choices=["low", "default", "high"])
     parser.add_argument("--quality", choices=["fast", "default", "slow"])
     parser.add_argument(
         "--robustness",
-        help="Robustness profile to optimise against: platform (default), output, or slots such as "
+        help="Robustness profile to optimise against: mimic (default), platform, output, or slots such as "
         "'save;jpeg75,webp80;width400+jpeg85'.",
     )
     parser.add_argument("--target-style", help="Explicit target style.")
@@ -69,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         cloaker,
         transform_names=args.transforms or transforms.EVAL_TRANSFORMS,
         view_names=args.views if args.views is not None else views.EXTENDED,
+        plot_resolutions=args.plot_resolutions if args.plot_resolutions is not None else views.PLOT_RESOLUTIONS,
         against=args.against,
     )
     options: dict[str, Any] = {

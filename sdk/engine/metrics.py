@@ -6,7 +6,6 @@ import functools
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 SSIM_WINDOW = 11
@@ -48,7 +47,8 @@ def ssim(x: Tensor, y: Tensor) -> Tensor:
         raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW} px a side, got {tuple(x.shape[-2:])}")
     channels = x.shape[1]
     # The five local statistics in one pass.
-    mu_x, mu_y, xx, yy, xy = _blur(torch.cat([x, y, x * x, y * y, x * y], dim=1)).split(channels, dim=1)
+    stats = _blur(torch.cat([x, y, x * x, y * y, x * y], dim=1))
+    mu_x, mu_y, xx, yy, xy = (stats[:, k * channels : (k + 1) * channels] for k in range(5))
     var_x = xx - mu_x**2
     var_y = yy - mu_y**2
     cov = xy - mu_x * mu_y

@@ -160,8 +160,14 @@ def _section(evaluation: Evaluation, sheet: Image.Image | None) -> str:
     ]
     if sheet is not None:
         parts.append(f"<img alt='before and after' src='{_data_uri(sheet, 'JPEG')}'>")
-    plots = [resolution_plot(evaluation), shift_plot(evaluation), step_plot(evaluation)]
-    parts.append("<div class=plots>" + "".join(f"<img alt='plot' src='{p}'>" for p in plots if p) + "</div>")
+    plots = {
+        "latent shift against training resolution": resolution_plot(evaluation),
+        "latent shift per transformation": shift_plot(evaluation),
+        "latent shift per optimisation step": step_plot(evaluation),
+    }
+    parts.append(
+        "<div class=plots>" + "".join(f"<img alt='{alt}' src='{uri}'>" for alt, uri in plots.items() if uri) + "</div>"
+    )
     parts.append(f"<h3>Mimic views</h3><table><tr><th>view</th><th>latent shift</th></tr>{mimic}</table>")
     parts.append(
         f"<h3>Working grid</h3><table><tr><th>transformation</th><th>latent shift</th></tr>{protection}</table>"

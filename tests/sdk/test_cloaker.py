@@ -148,15 +148,21 @@ def test_presets_and_overrides(cloaker: Cloaker) -> None:
 
 
 @pytest.mark.skipif(not (ART / "the_scream.jpg").is_file(), reason="shared art not present")
-def test_default_preset_on_a_real_painting(shared_models: Path, session_cache: Path) -> None:
-    """The acceptance figure of the engine issue, as a regression guard (about half a minute)."""
-    settings = stylecloak.Settings(models_dir=shared_models, cache_dir=session_cache, budget="ssim")
-    result = Cloaker(settings).cloak(ART / "the_scream.jpg")
-    report = result.report
-    assert report.latent_shift >= 0.4
-    assert report.ssim >= 0.92
-    assert report.size == (1200, 1528)
-    assert Image.open(io.BytesIO(result.data)).format == "JPEG"
+def test_default_preset_holds_at_the_mimic_views_of_a_real_painting(shared_models: Path, session_cache: Path) -> None:
+    """A regression guard for the mimic views, at a third of the painting's size to keep it to a minute:
+    measured 0.280 mean, 0.258 worst, SSIM 0.950 (the previous default, ``platform``: 0.179 and 0.154)."""
+    with Image.open(ART / "the_scream.jpg") as opened:
+        image = opened.convert("RGB")
+    image = image.resize((320, round(320 * image.height / image.width)), Image.Resampling.LANCZOS)
+    settings = stylecloak.Settings(
+        models_dir=shared_models, cache_dir=session_cache, budget="ssim", mimic_resolutions=(256, 384)
+    )
+    report = Cloaker(settings).cloak(encoded(np.asarray(image), "JPEG", quality=92), target_style="pointillism").report
+    assert report.robustness == "mimic" and report.steps == 48
+    assert set(report.mimic_views) == {f"{r}/{f}" for r in ("256", "384", "native") for f in ("bilinear", "bicubic")}
+    assert report.mimic_shift is not None and report.mimic_shift >= 0.22
+    assert report.mimic_worst is not None and report.mimic_worst >= 0.15
+    assert report.ssim >= 0.945 and report.max_abs_change <= 20 / 255
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])

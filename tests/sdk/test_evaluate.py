@@ -36,9 +36,9 @@ def test_transforms_apply_identically_to_both_sides() -> None:
 
 
 def test_a_cloak_shifts_more_than_nothing(cloaker: Cloaker) -> None:
-    evaluation, result = Evaluator(cloaker, transform_names=["jpeg95", "scale0.5"]).evaluate(
-        encoded(painting(192, 160, seed=2)), steps=8, target_style="hatching"
-    )
+    evaluation, result = Evaluator(
+        cloaker, transform_names=["jpeg95", "scale0.5"], view_names=(), plot_resolutions=()
+    ).evaluate(encoded(painting(192, 160, seed=2)), steps=8, target_style="hatching")
     assert result is not None
     assert evaluation.protection["clean"] == pytest.approx(result.report.latent_shift, abs=0.02)
     assert evaluation.protection["clean"] > 0.05
@@ -52,7 +52,7 @@ def test_evaluation_without_the_lpips_package_reports_no_lpips(
     cloaker: Cloaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "lpips", None)  # makes `import lpips` raise ImportError
-    evaluation, _ = Evaluator(cloaker, transform_names=["jpeg95"]).evaluate(
+    evaluation, _ = Evaluator(cloaker, transform_names=["jpeg95"], view_names=(), plot_resolutions=()).evaluate(
         encoded(painting(seed=4)), steps=1, target_style="neon"
     )
     assert evaluation.imperceptibility.lpips is None and evaluation.imperceptibility.ssim > 0.9
@@ -61,14 +61,15 @@ def test_evaluation_without_the_lpips_package_reports_no_lpips(
 def test_eval_command_writes_report_and_json(tmp_path: Path, fast_settings, capsys) -> None:  # type: ignore[no-untyped-def]
     source = tmp_path / "art.jpg"
     source.write_bytes(encoded(painting(192, 160), "JPEG", quality=92))
-    env = {"working_resolution": "128", "render_cap": "128", "budget": "ssim"}
+    env = {"working_resolution": "128", "render_cap": "128", "budget": "ssim", "mimic_resolutions": "[128, 192]"}
     import os
 
     for key, value in env.items():
         os.environ[f"STYLECLOAK_{key.upper()}"] = value
     report = tmp_path / "r.html"
     code = main(["eval", str(source), "--steps", "3", "--transforms", "jpeg75", "width400",
-                 "--against", "taef2", "--report", str(report), "--json"])  # fmt: skip
+                 "--against", "taef2", "--views", "512/crop", "--plot-resolutions", "160",
+                 "--report", str(report), "--json"])  # fmt: skip
     assert code == 0
     page = report.read_text()
     assert page.startswith("<!doctype html>") and page.count("data:image/") >= 3
@@ -76,12 +77,18 @@ def test_eval_command_writes_report_and_json(tmp_path: Path, fast_settings, caps
     image = payload["images"][0]
     assert set(image["protection"]) == {"clean", "jpeg75", "width400"}
     assert image["transfer"]["taef2"] is not None
-    assert "clean" in payload["mean"] and "ssim" in payload["mean"]
+    assert set(image["views"]) == {*(f"{r}/{f}" for r in (128, 192, "native") for f in ("bilinear", "bicubic")),
+                                   "512/crop"}  # fmt: skip
+    assert image["mimic_worst"] <= image["mimic_mean"] and set(image["by_resolution"]) >= {"128", "160", "192"}
+    assert "alt='latent shift against training resolution'" in page
+    mean = payload["mean"]
+    assert {"mimic_mean", "mimic_worst", "views", "working_grid", "ssim"} <= set(mean)
+    assert "clean" in mean["working_grid"]
     # --cloaked: measure a file made earlier, style read from its marker.
     cloaked = tmp_path / "art.cloaked.jpg"
     assert main(["cloak", str(source), "-o", str(cloaked), "--steps", "2", "--target-style", "neon"]) == 0
     capsys.readouterr()
-    assert main(["eval", str(source), "--cloaked", str(cloaked), "--transforms", "jpeg85", "--json",
-                 str(tmp_path / "e.json")]) == 0  # fmt: skip
+    assert main(["eval", str(source), "--cloaked", str(cloaked), "--transforms", "jpeg85", "--views",
+                 "--plot-resolutions", "--json", str(tmp_path / "e.json")]) == 0  # fmt: skip
     again = json.loads((tmp_path / "e.json").read_text())["images"][0]
     assert again["target_style"] == "neon" and again["cost"] is None
