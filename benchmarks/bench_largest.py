@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -25,24 +23,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ensure_models_dir, table
+from _common import ensure_models_dir, machine, table
 
 ISSUE_SIDE = 7990
 HEADER = ["upload", "MP", "KB", "answer", "s", "peak MB", "over models MB", "s ÷ base", "peak ÷ base"]
-
-
-def cpu() -> str:
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and ":" in line:
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and ":" in line:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    shown = sorted(flag for flag in flags if flag.startswith(("avx", "amx")))
-    return f"{model}, {os.cpu_count()} cores; flags: {' '.join(shown) or 'none of avx/amx'}"
 
 
 def bomb(side: int) -> bytes:
@@ -116,7 +100,7 @@ def main() -> int:
     from stylecloak.settings import get_settings
 
     sides = [int(part) for part in args.sides.split(",")]
-    print(f"bench_largest: CPU {cpu()}; max_pixels {get_settings().max_pixels:,}; steps {args.steps or 'default'}")
+    print(f"bench_largest: {machine()}; max_pixels {get_settings().max_pixels:,}; steps {args.steps or 'default'}")
     rows, baseline = [], None
     for side, flat in [*((side, False) for side in sides), (ISSUE_SIDE, True)]:
         command = [sys.executable, __file__, "--child", str(side)] + (["--flat"] if flat else [])
