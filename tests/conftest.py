@@ -5,11 +5,21 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+# Every Ray cluster a test starts is closed the way `stylecloak serve` closes its own (see
+# sdk/cli/serve.py): Ray's token auth on. Set here, before any test module is collected: Ray reads these
+# once, when it is first imported, and modules collected before tests/serve (the Helm tests import
+# stylecloak.serve.config) import it. Set in tests/serve/conftest.py instead, the driver read
+# "disabled" while the GCS it started required a token, and no cluster started.
+os.environ.update(
+    {"RAY_AUTH_MODE": "token", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -6,8 +6,6 @@ the end; Serve tests use the CPU profile (no GPUs asked for) and a timeout on ev
 
 from __future__ import annotations
 
-import os
-import secrets
 import socket
 import threading
 import time
@@ -19,11 +17,7 @@ from typing import Any
 import pytest
 
 TOKEN = "test-token"
-# The test cluster is closed the way `stylecloak serve` closes its own (see sdk/cli/serve.py): Ray's
-# token auth on, and every Ray service on the loopback. Set before Ray is imported (it reads them once).
-os.environ.update(
-    {"RAY_AUTH_MODE": "token", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-)
+# Ray's token auth for the test cluster is switched on in tests/conftest.py, before anything imports Ray.
 
 
 def free_port() -> int:
