@@ -271,6 +271,7 @@ def main() -> int:
         quality="fast",
         working_resolution=128,
         render_cap=128,
+        mimic_resolutions=(128, 192),
         budget="ssim",
         threads=1,
     )

@@ -197,7 +197,14 @@ def test_cloaker_runs_on_a_diffusers_extractor(registered: None, settings: Setti
     from stylecloak.engine.cloaker import Cloaker
 
     cloaker = Cloaker(
-        settings.replace(extractor="test-kl", quality="fast", working_resolution=64, render_cap=96, budget="ssim")
+        settings.replace(
+            extractor="test-kl",
+            quality="fast",
+            working_resolution=64,
+            render_cap=96,
+            budget="ssim",
+            mimic_resolutions=(64, 96),
+        )
     )
     result = cloaker.cloak(encoded(painting(96, 80)), steps=2, target_style="mosaic")
     assert result.report.extractor == "test-kl"

@@ -36,6 +36,7 @@ def engine_settings(fast_settings) -> dict[str, Any]:  # type: ignore[no-untyped
         "quality": "fast",
         "working_resolution": 128,
         "render_cap": 128,
+        "mimic_resolutions": [128, 192],
         "budget": "ssim",
         "max_bytes": 1_000_000,
     }

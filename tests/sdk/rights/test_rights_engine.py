@@ -11,6 +11,7 @@ from stylecloak.cli import main
 from stylecloak.rights import CAWG_ENTRIES, RightsPolicy, inspect
 
 from tests.conftest import encoded, painting
+from tests.conftest import fast_env as fast_env_vars
 from tests.sdk.rights.conftest import pixels
 
 pytest.importorskip("c2pa")
@@ -46,8 +47,8 @@ def test_cloak_without_credentials_says_so(cloaker) -> None:  # type: ignore[no-
 
 @pytest.fixture
 def fast_env(monkeypatch: pytest.MonkeyPatch, fast_settings) -> None:  # type: ignore[no-untyped-def]
-    for key, value in {"WORKING_RESOLUTION": "128", "RENDER_CAP": "128", "QUALITY": "fast", "BUDGET": "ssim"}.items():
-        monkeypatch.setenv(f"STYLECLOAK_{key}", value)
+    for key, value in fast_env_vars().items():
+        monkeypatch.setenv(key, value)
 
 
 def test_cli_cloak_with_rights_then_inspect(tmp_path: Path, fast_env: None, signing_chain, capsys) -> None:  # type: ignore[no-untyped-def]
