@@ -93,7 +93,8 @@ def test_queue_full_burst_gets_503_then_is_served_after_retry(endpoint: str) -> 
 
     refused, _ = asyncio.run(burst(retries=0))
     assert any(isinstance(r, OverloadedError) for r in refused), "1 replica × (2 running + 2 queued) < 8"
-    served, retries = asyncio.run(burst(retries=8))
+    # Enough retries (each waits Retry-After, 1 s) for eight cloaks to drain on a slow, loaded machine.
+    served, retries = asyncio.run(burst(retries=60))
     assert retries > 0
     for upload, result in zip(uploads, served, strict=True):
         assert not isinstance(result, Exception), result
@@ -119,8 +120,8 @@ def test_killing_the_worker_mid_job(endpoint: str) -> None:
     """The job is retried on the replacement replica (or ends failed): never hangs, never a wrong image."""
     upload = encoded(painting(seed=40))
     with Client(endpoint=endpoint, token=TOKEN) as client:
-        job = client.submit(upload, steps=120)
-        deadline = time.monotonic() + 60
+        job = client.submit(upload, steps=60)
+        deadline = time.monotonic() + 180
         while job.status().done < 3:
             assert time.monotonic() < deadline, "the job never started"
             time.sleep(0.1)
@@ -128,14 +129,14 @@ def test_killing_the_worker_mid_job(endpoint: str) -> None:
         assert len(replicas) == 1
         ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=True)
         try:
-            result = job.result(timeout=180)
+            result = job.result(timeout=420)  # a new replica loads its model, then reruns the job
         except JobFailedError:
             status = job.status()
             assert status.state == "failed" and status.error is not None
         else:
             status = job.status()
             assert status.state == "succeeded" and status.attempts >= 2
-            assert result.report.steps == 120 and _psnr(upload, result.data) > 25
+            assert result.report.steps == 60 and _psnr(upload, result.data) > 25
         # The service heals: Serve replaced the replica.
         assert client.cloak(encoded(painting(seed=41)), steps=2).report.steps == 2
 
