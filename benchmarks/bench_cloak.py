@@ -5,7 +5,7 @@ and on a 512×512 one: seconds, the ratio to the previous default (robustness ``
 working grid, optimised at that one view) and the mean mimic-view shift of each (the image as trainers
 feed it to their models: short sides 512, 768, 1024 and its own, bilinear and bicubic).
 
-    python benchmarks/bench_cloak.py [--dtype auto|float32|bfloat16] [--repeat 1] [--compare-dtypes]
+    python benchmarks/bench_cloak.py [--dtype auto|float32|bfloat16] [--repeat 1] [--only 512×512] [--compare-dtypes]
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def main() -> int:
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--repeat", type=int, default=1, help="Runs per figure; the fastest is kept.")
     parser.add_argument("--compare-dtypes", action="store_true", help="Also time bfloat16 against float32.")
+    parser.add_argument("--only", nargs="+", metavar="W×H", help="Only these artworks (e.g. 512×512).")
     args = parser.parse_args()
     ensure_models_dir()
     print(f"bench_cloak: {machine()}")
@@ -64,6 +65,8 @@ def main() -> int:
     print(f"dtype: {current.compute.dtype_label}, robustness: {current.params().robustness} (previous: {PREVIOUS})")
     rows = []
     for name, data in artworks().items():
+        if args.only and name not in args.only:
+            continue
         new = run(current, data, args.repeat)
         old = run(previous, data, args.repeat)
         rows.append([name, "default", *new, old[0] / new[0]])

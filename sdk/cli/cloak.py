@@ -27,7 +27,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--target-style", help="Explicit target style (see `stylecloak styles list`).")
     parser.add_argument(
         "--robustness",
-        help="Transformations to survive: platform (default), output, or slots written out.",
+        help="What to survive: mimic (default: the views trainers feed their models), platform or output (the "
+        "512 px working grid only; cheaper), or slots written out.",
     )
     parser.add_argument("--steps", type=_bounded("steps"), help="Override the number of optimisation steps.")
     parser.add_argument(
