@@ -68,7 +68,9 @@ def main() -> int:
         if args.only and name not in args.only:
             continue
         new = run(current, data, args.repeat)
+        print(f"{name} default: {new[0]:.1f} s, mimic mean {new[1]:.3f}, worst {new[2]:.3f}", flush=True)
         old = run(previous, data, args.repeat)
+        print(f"{name} previous: {old[0]:.1f} s, mimic mean {old[1]:.3f}, worst {old[2]:.3f}", flush=True)
         rows.append([name, "default", *new, old[0] / new[0]])
         rows.append([name, f"previous ({PREVIOUS})", *old, 1.0])
     print("\ndefault preset, new artist (target choice included)")
