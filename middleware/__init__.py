@@ -9,17 +9,9 @@ Importing this package imports no web framework; the framework shells live in
 
 from __future__ import annotations
 
+from stylecloak.errors import MalformedUploadError, ProtectionUnavailableError, UploadTooLargeError
 from stylecloak.middleware.asgi import StylecloakASGI
-from stylecloak.middleware.core import (
-    HEADER,
-    DeferredUpload,
-    MalformedUploadError,
-    Outcome,
-    ProtectionUnavailableError,
-    Upload,
-    UploadProtector,
-    UploadTooLargeError,
-)
+from stylecloak.middleware.core import HEADER, DeferredUpload, Outcome, Upload, UploadProtector
 from stylecloak.middleware.deferred import BackgroundCloaker
 from stylecloak.middleware.policy import UploadPolicy
 from stylecloak.middleware.wsgi import StylecloakWSGI

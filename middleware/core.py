@@ -31,15 +31,19 @@ from stylecloak import marker
 from stylecloak._version import __version__
 from stylecloak.errors import (
     AlreadyCloakedError,
+    ConfigurationError,
     ImageError,
     ImageTooLargeError,
     ImageTooSmallError,
     OverloadedError,
+    ProtectionUnavailableError,
     StylecloakError,
     UnsupportedImageError,
+    UploadTooLargeError,
 )
 from stylecloak.middleware.policy import UploadPolicy
 from stylecloak.middleware.sniff import sniff
+from stylecloak.options import CloakOptions
 from stylecloak.result import CloakReport
 
 log = logging.getLogger("stylecloak.middleware")
@@ -50,21 +54,6 @@ Status = Literal["cloaked", "already_cloaked", "pending", "unprotected", "opted_
 HEADER = "X-Stylecloak"
 # Worst first: the response header names the least protected outcome of the request.
 _SEVERITY: tuple[Status, ...] = ("unprotected", "opted_out", "pending", "skipped", "cloaked", "already_cloaked")
-
-
-class UploadTooLargeError(StylecloakError):
-    code = "upload_too_large"
-    status = 413
-
-
-class MalformedUploadError(StylecloakError):
-    code = "malformed_upload"
-    status = 400
-
-
-class ProtectionUnavailableError(StylecloakError):
-    code = "protection_unavailable"
-    status = 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +106,13 @@ class DeferredUpload:
     ticket: str
     upload: Upload
     artist_id: str | None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: CloakOptions = field(default_factory=CloakOptions)
+    #: The RightsPolicy to write (the policy's), or None.
+    rights: Any = None
+
+    def cloak(self, client: Any) -> Any:
+        """Cloak this upload with ``client`` as the middleware would have."""
+        return client.cloak(self.upload.data, artist_id=self.artist_id, options=self.options, rights=self.rights)
 
 
 def summary_header(outcomes: Sequence[Outcome]) -> str | None:
@@ -163,12 +158,6 @@ class UploadProtector:
         if self._rights is _UNSET:
             self._rights = resolve_rights(self.policy.rights)
         return self._rights
-
-    def cloak_options(self) -> dict[str, Any]:
-        options = dict(self.policy.cloak_options)
-        if self.rights is not None:
-            options.setdefault("rights", self.rights)
-        return options
 
     # ------------------------------------------------------------------ deciding what to inspect
 
@@ -241,7 +230,7 @@ class UploadProtector:
         if self.policy.mode == "deferred":
             return self._defer(upload, fmt, artist_id)
         try:
-            result = self.client.cloak(upload.data, artist_id=artist_id, **self.cloak_options())
+            result = self._job(upload, artist_id).cloak(self.client)
         except AlreadyCloakedError:
             return Outcome("already_cloaked", upload, upload, fmt)
         except ImageTooSmallError:
@@ -270,7 +259,7 @@ class UploadProtector:
             )
 
     def _job(self, upload: Upload, artist_id: str | None) -> DeferredUpload:
-        return DeferredUpload(uuid.uuid4().hex, upload, artist_id, self.cloak_options())
+        return DeferredUpload(uuid.uuid4().hex, upload, artist_id, self.policy.cloak_options, self.rights)
 
     def _defer(self, upload: Upload, fmt: str, artist_id: str | None) -> Outcome:
         defer = self.policy.defer
@@ -285,6 +274,12 @@ class UploadProtector:
 
     def _failed(self, upload: Upload, fmt: str, artist_id: str | None, exc: Exception) -> Outcome:
         reason = exc.code if isinstance(exc, StylecloakError) else "internal_error"
+        if isinstance(exc, ConfigurationError):
+            # The site's own setup is wrong: every upload would pass unprotected under fail_open.
+            log.error("cloak misconfigured (%s); refusing the upload whatever on_failure says", exc)
+            raise ProtectionUnavailableError(
+                "the upload could not be protected: the site's stylecloak configuration is wrong", detail=reason
+            ) from exc
         if self.policy.on_failure == "fail_closed":
             log.warning("cloak failed for %r (%s); refusing the upload (fail_closed)", upload.filename, exc)
             raise ProtectionUnavailableError(

@@ -61,7 +61,7 @@ class BackgroundCloaker:
         result: CloakResult | None = None
         error: BaseException | None = None
         try:
-            result = self.client.cloak(job.upload.data, artist_id=job.artist_id, **job.options)
+            result = job.cloak(self.client)
         except Exception as exc:
             log.warning("deferred cloak of %r failed: %s", job.upload.filename, exc)
             error = exc

@@ -35,8 +35,7 @@ from urllib.parse import unquote
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser as _Parser
 from python_multipart.multipart import parse_options_header
-from stylecloak.errors import ImageTooLargeError
-from stylecloak.middleware.core import MalformedUploadError, UploadTooLargeError
+from stylecloak.errors import ImageTooLargeError, MalformedUploadError, UploadTooLargeError
 from stylecloak.middleware.sniff import SNIFF_BYTES
 
 #: Longest boundary accepted (RFC 2046 allows 70 characters; python-multipart 256).
@@ -136,9 +135,9 @@ def _header_part(headers: list[tuple[bytes, bytes]]) -> Part:
         raw = params.get(b"filename")
         filename = raw.decode("utf-8", errors="replace") if raw is not None else ""
         if "filename*" in keys:
-            encoded = next(s for s in _segments(disposition) if s.strip().lower().startswith("filename*"))
-            value = encoded.split("=", 1)[1].strip().strip('"')
-            filename = unquote(value.partition("''")[2] or value)
+            starred = next(s for s in _segments(disposition) if s.strip().lower().startswith("filename*"))
+            given = starred.split("=", 1)[1].strip().strip('"')
+            filename = unquote(given.partition("''")[2] or given)
     return Part(
         name=params[b"name"].decode("utf-8", errors="replace"),
         filename=filename,
@@ -149,7 +148,9 @@ def _header_part(headers: list[tuple[bytes, bytes]]) -> Part:
 
 def _segments(value: str) -> list[str]:
     """``;``-separated segments of a header value, quotes respected."""
-    segments, current, quoted, escaped = [], [], False, False
+    segments: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for char in value:
         if escaped:
             escaped = False

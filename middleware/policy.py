@@ -13,8 +13,9 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from stylecloak.errors import ConfigurationError
+from stylecloak.options import CloakOptions, validation_summary
 from stylecloak.settings import DEFAULT_MAX_PIXELS as SETTINGS_MAX_PIXELS
 
 Mode = Literal["sync", "deferred"]
@@ -93,8 +94,10 @@ class UploadPolicy(BaseModel):
         default=None, description="Fail-open hook: receives a DeferredUpload of each original passed unprotected."
     )
     allow_opt_out: bool = Field(default=False, description=f"Honour the {OPT_OUT_HEADER}: 1 request header.")
-    cloak_options: Mapping[str, Any] = Field(
-        default_factory=dict, description="Passed to Client.cloak (intensity, quality, steps, target_style…)."
+    cloak_options: CloakOptions = Field(
+        default_factory=CloakOptions,
+        description="Options of every cloak (intensity, quality, steps, target_style…), validated when the policy "
+        "is built: a wrong one is a configuration error at start-up.",
     )
     rights: Any = Field(
         default=True,
@@ -106,6 +109,13 @@ class UploadPolicy(BaseModel):
         "sites that serve images through the app rather than a CDN.",
     )
     retry_after_s: int = Field(default=DEFAULT_RETRY_AFTER_S, ge=0)
+
+    @field_validator("cloak_options", mode="before")
+    @classmethod
+    def _options(cls, value: Any) -> Any:
+        if isinstance(value, Mapping) and "rights" in value:
+            raise ValueError("rights are set with the policy's own `rights` field, not in cloak_options")
+        return value
 
     @field_validator("methods", "formats")
     @classmethod
@@ -137,7 +147,10 @@ class UploadPolicy(BaseModel):
         """A validated copy with ``changes`` applied."""
         data = {name: getattr(self, name) for name in type(self).model_fields}
         data.update(changes)
-        return type(self).model_validate(data)
+        try:
+            return type(self).model_validate(data)
+        except ValidationError as exc:
+            raise ConfigurationError(f"invalid upload policy: {validation_summary(exc)}") from exc
 
 
 def policy_from_mapping(

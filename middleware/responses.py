@@ -6,8 +6,8 @@ import html
 import json
 from dataclasses import dataclass
 
-from stylecloak.errors import StylecloakError
-from stylecloak.middleware.core import HEADER, ProtectionUnavailableError
+from stylecloak.errors import ProtectionUnavailableError, StylecloakError
+from stylecloak.middleware.core import HEADER
 
 _REASONS = {
     400: "Bad Request",

@@ -16,8 +16,8 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from stylecloak.errors import InvalidImageError
-from stylecloak.middleware.core import HEADER, Outcome, Upload, UploadProtector, UploadTooLargeError
+from stylecloak.errors import InvalidImageError, UploadTooLargeError
+from stylecloak.middleware.core import HEADER, Outcome, Upload, UploadProtector
 from stylecloak.middleware.multipart import Captured, Event, MultipartParser, Part
 
 SPOOL_MEMORY = 1024 * 1024

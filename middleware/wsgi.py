@@ -15,15 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from stylecloak.errors import StylecloakError
-from stylecloak.middleware.core import (
-    HEADER,
-    MalformedUploadError,
-    UploadProtector,
-    UploadTooLargeError,
-    rights_headers,
-    summary_header,
-)
+from stylecloak.errors import MalformedUploadError, StylecloakError, UploadTooLargeError
+from stylecloak.middleware.core import HEADER, UploadProtector, rights_headers, summary_header
 from stylecloak.middleware.multipart import classify_content_type, multipart_boundary
 from stylecloak.middleware.policy import OPT_OUT_HEADER, UploadPolicy
 from stylecloak.middleware.responses import error_response

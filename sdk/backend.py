@@ -8,15 +8,16 @@ A backend runs cloaks and async jobs for :class:`~stylecloak.client.Client` (blo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from stylecloak.images import ImageInput, read_bytes
 from stylecloak.jobs import LocalJobRunner, ProgressCallback
+from stylecloak.options import CloakOptions
 from stylecloak.result import CloakResult
 from stylecloak.settings import Settings
-from stylecloak.wire import CloakOptions, JobStatus
+from stylecloak.wire import JobStatus
 
 
 @dataclass
@@ -29,33 +30,28 @@ class ClientStats:
 
 @dataclass(frozen=True)
 class CloakCall:
-    """One call's arguments, as the caller gave them."""
+    """One call: its validated options, and the caller's own rights policy for an in-process engine
+    (a remote one gets ``options.rights``, without the signing credentials)."""
 
-    artist_id: str | None = None
-    intensity: str | None = None
-    quality: str | None = None
-    target_style: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: CloakOptions = field(default_factory=CloakOptions)
+    rights: Any = None
+
+    @classmethod
+    def build(cls, base: CloakOptions | None = None, **values: Any) -> CloakCall:
+        """``base`` with ``values`` on top (``None`` values leave ``base``'s); validated here."""
+        merged = base.model_dump(exclude_defaults=True) if base is not None else {}
+        merged.update({key: value for key, value in values.items() if value is not None})
+        return cls(CloakOptions.build(**merged), merged.get("rights"))
 
     def engine_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``Cloaker.cloak`` (every option passes through: ``steps``, ``rights`` …)."""
-        return {
-            "artist_id": self.artist_id,
-            "intensity": self.intensity,
-            "quality": self.quality,
-            "target_style": self.target_style,
-            **self.options,
-        }
+        """Keyword arguments for ``Cloaker.cloak``."""
+        kwargs = self.options.model_dump(exclude={"rights"}, exclude_none=True)
+        kwargs["rights"] = self.rights
+        return kwargs
 
     def remote(self) -> CloakOptions:
-        """The options a remote endpoint accepts; anything else is a ``ConfigurationError``."""
-        return CloakOptions.build(
-            artist_id=self.artist_id,
-            intensity=self.intensity,
-            quality=self.quality,
-            target_style=self.target_style,
-            **self.options,
-        )
+        """The options a remote endpoint is sent."""
+        return self.options
 
 
 class SyncBackend(Protocol):

@@ -26,6 +26,7 @@ from stylecloak.backend import AsyncBackend, AsyncLocalBackend, ClientStats, Clo
 from stylecloak.errors import ConfigurationError
 from stylecloak.images import ImageInput
 from stylecloak.jobs import AsyncJob, Job, ProgressCallback
+from stylecloak.options import CloakOptions
 from stylecloak.result import CloakResult
 from stylecloak.settings import Settings, get_settings
 
@@ -65,14 +66,8 @@ class BaseClient:
         return backend_class(self.settings, transport=transport)
 
     @staticmethod
-    def _call(
-        artist_id: str | None,
-        intensity: str | None,
-        quality: str | None,
-        target_style: str | None,
-        options: dict[str, Any],
-    ) -> CloakCall:
-        return CloakCall(artist_id, intensity, quality, target_style, options)
+    def _call(options: CloakOptions | None, **values: Any) -> CloakCall:
+        return CloakCall.build(options, **values)
 
     def _as_job(self, remote: bool, progress: ProgressCallback | None) -> bool:
         # A remote sync call cannot report progress; with a callback it runs as a job and is polled.
@@ -109,10 +104,18 @@ class Client(BaseClient):
         quality: str | None = None,
         target_style: str | None = None,
         progress: Progress | None = None,
-        **options: Any,
+        options: CloakOptions | None = None,
+        **extra: Any,
     ) -> CloakResult:
-        """Cloak one image and wait for it. ``options``: ``steps``, ``seed``, ``force``, ``rights`` …"""
-        call = self._call(artist_id, intensity, quality, target_style, options)
+        """Cloak one image and wait for it.
+
+        ``options``: a prepared :class:`~stylecloak.options.CloakOptions` (a policy's, a route's); keyword
+        options (``steps``, ``seed``, ``force``, ``rights`` …) add to it. An unknown or out-of-bounds
+        option raises ``ConfigurationError`` before any work.
+        """
+        call = self._call(
+            options, artist_id=artist_id, intensity=intensity, quality=quality, target_style=target_style, **extra
+        )
         if self._as_job(self.backend.remote, progress):
             job = Job(self.backend, self.backend.submit(image, call).id)
             try:
@@ -130,10 +133,13 @@ class Client(BaseClient):
         intensity: str | None = None,
         quality: str | None = None,
         target_style: str | None = None,
-        **options: Any,
+        options: CloakOptions | None = None,
+        **extra: Any,
     ) -> Job:
         """Start an async job (for large images); follow it with the returned :class:`Job`."""
-        call = self._call(artist_id, intensity, quality, target_style, options)
+        call = self._call(
+            options, artist_id=artist_id, intensity=intensity, quality=quality, target_style=target_style, **extra
+        )
         return Job(self.backend, self.backend.submit(image, call).id)
 
     def job(self, job_id: str) -> Job:
@@ -178,9 +184,12 @@ class AsyncClient(BaseClient):
         quality: str | None = None,
         target_style: str | None = None,
         progress: Progress | None = None,
-        **options: Any,
+        options: CloakOptions | None = None,
+        **extra: Any,
     ) -> CloakResult:
-        call = self._call(artist_id, intensity, quality, target_style, options)
+        call = self._call(
+            options, artist_id=artist_id, intensity=intensity, quality=quality, target_style=target_style, **extra
+        )
         if self._as_job(self.backend.remote, progress):
             job = AsyncJob(self.backend, (await self.backend.submit(image, call)).id)
             try:
@@ -198,9 +207,12 @@ class AsyncClient(BaseClient):
         intensity: str | None = None,
         quality: str | None = None,
         target_style: str | None = None,
-        **options: Any,
+        options: CloakOptions | None = None,
+        **extra: Any,
     ) -> AsyncJob:
-        call = self._call(artist_id, intensity, quality, target_style, options)
+        call = self._call(
+            options, artist_id=artist_id, intensity=intensity, quality=quality, target_style=target_style, **extra
+        )
         return AsyncJob(self.backend, (await self.backend.submit(image, call)).id)
 
     def job(self, job_id: str) -> AsyncJob:

@@ -23,13 +23,21 @@ so callers never have to catch a library's own exceptions.
     │   ├── ModelCorruptError           weights on disk whose hash does not match the pinned one
     │   └── DownloadError               `stylecloak models pull` could not fetch or verify a file
     ├── MissingExtraError               an optional dependency is not installed; names the extra
+    ├── UploadTooLargeError             a request body over the middleware's limits (413)
+    ├── MalformedUploadError            a multipart body the middleware cannot read safely (400)
+    ├── ProtectionUnavailableError      fail_closed: the upload could not be protected now (503)
+    ├── MalformedEventError             an S3/SQS message that is not an event we can read (dead letter)
     └── RemoteError                     the remote backend (Serve endpoint) failed
         ├── UnauthorizedError           401/403
         ├── OverloadedError             503/429 after the retries ran out
         ├── RemoteTimeoutError          no answer within the timeout
         ├── JobFailedError              an async job ended in the failed state
         ├── JobCancelledError           an async job was cancelled
+        ├── JobNotFoundError            no job with this id (404)
+        ├── JobNotReadyError            a job's result asked for before it succeeded (409)
+        ├── StoreUnavailableError       the job store could not be read or written (503)
         └── ServerError                 any other 5xx, or an answer we cannot read
+            └── WorkerLostError         the worker replica died holding the request (503)
 
 Each error carries a stable ``code`` (a short snake_case string) and an HTTP ``status`` so that the
 server, the middleware and the client agree on how to report it.
@@ -194,6 +202,56 @@ class ServerError(RemoteError):
     status = 502
 
 
+class JobNotFoundError(RemoteError):
+    """No job with this id (never submitted, deleted, or expired from the store)."""
+
+    code = "job_not_found"
+    status = 404
+
+
+class JobNotReadyError(RemoteError):
+    """The job's result was asked for before the job succeeded."""
+
+    code = "job_not_ready"
+    status = 409
+
+
+class StoreUnavailableError(RemoteError):
+    """The job store could not be read or written (a 503: the caller may retry)."""
+
+    code = "store_unavailable"
+    status = 503
+
+
+class WorkerLostError(ServerError):
+    """The worker replica died while it held the request (the request may be tried again)."""
+
+    code = "worker_lost"
+    status = 503
+
+
+class UploadTooLargeError(StylecloakError):
+    code = "upload_too_large"
+    status = 413
+
+
+class MalformedUploadError(StylecloakError):
+    code = "malformed_upload"
+    status = 400
+
+
+class ProtectionUnavailableError(StylecloakError):
+    code = "protection_unavailable"
+    status = 503
+
+
+class MalformedEventError(StylecloakError):
+    """A message that is not an S3 event notification we can read (dead-lettered, never retried)."""
+
+    code = "malformed_event"
+    status = 400
+
+
 #: Every concrete error by its ``code``, so a client can rebuild the error a server reported.
 ERRORS_BY_CODE: dict[str, type[StylecloakError]] = {
     cls.code: cls
@@ -218,6 +276,14 @@ ERRORS_BY_CODE: dict[str, type[StylecloakError]] = {
         RemoteTimeoutError,
         JobFailedError,
         JobCancelledError,
+        JobNotFoundError,
+        JobNotReadyError,
+        StoreUnavailableError,
         ServerError,
+        WorkerLostError,
+        UploadTooLargeError,
+        MalformedUploadError,
+        ProtectionUnavailableError,
+        MalformedEventError,
     )
 }

@@ -21,10 +21,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from stylecloak.errors import JobCancelledError, JobFailedError, RemoteTimeoutError, StylecloakError
+from stylecloak.errors import (
+    JobCancelledError,
+    JobFailedError,
+    JobNotFoundError,
+    JobNotReadyError,
+    RemoteTimeoutError,
+    StylecloakError,
+)
 from stylecloak.images import ImageInput
 from stylecloak.result import CloakResult
-from stylecloak.wire import JobNotFoundError, JobNotReadyError, JobStatus, error_from_dict
+from stylecloak.wire import JobStatus, error_from_dict
 
 ProgressCallback = Callable[[int, int], None]
 

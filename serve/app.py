@@ -21,11 +21,11 @@ from ray import serve
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RequestCancelledError
 from ray.serve.handle import DeploymentHandle
-from stylecloak.errors import ConfigurationError, OverloadedError, RemoteTimeoutError, ServerError
+from stylecloak.errors import ConfigurationError, OverloadedError, RemoteTimeoutError, ServerError, WorkerLostError
 
 from .api import create_api
 from .config import AppConfig
-from .gateway import Gateway, WorkerLostError
+from .gateway import Gateway
 from .metrics import RayMetrics
 from .worker import Outcome, WorkerCore, WorkItem
 

@@ -32,6 +32,7 @@ from stylecloak.errors import (
     RequestTimeoutError,
     ServerError,
     StylecloakError,
+    WorkerLostError,
 )
 from stylecloak.wire import (
     IMAGE_FIELD,
@@ -53,13 +54,6 @@ from .worker import Outcome, WorkItem
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class WorkerLostError(ServerError):  # type: ignore[misc]
-    """The worker replica died while it held the request (the request may be tried again)."""
-
-    code = "worker_lost"
-    status = 503
 
 
 class Dispatcher(Protocol):

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from stylecloak.errors import ServerError, StylecloakError
+from stylecloak.errors import JobNotFoundError, JobNotReadyError, ServerError, StylecloakError
+from stylecloak.options import CloakOptions
 from stylecloak.result import CloakResult
-from stylecloak.wire import CloakOptions, JobNotFoundError, JobNotReadyError, JobStatus, encode_report, error_from_dict
+from stylecloak.wire import JobStatus, encode_report, error_from_dict
 
 from .store import ObjectStore
 

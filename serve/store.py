@@ -24,16 +24,9 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
-from stylecloak.errors import ConfigurationError, MissingExtraError, RemoteError
+from stylecloak.errors import ConfigurationError, MissingExtraError, StoreUnavailableError
 
 _KEY = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
-
-
-class StoreUnavailableError(RemoteError):  # type: ignore[misc]
-    """The job store could not be read or written (a 503: the caller may retry)."""
-
-    code = "store_unavailable"
-    status = 503
 
 
 class ObjectStore(Protocol):

@@ -14,7 +14,8 @@ boto3 and prometheus-client are imported only when a worker, handler or processo
 """
 
 from stylecloak.adapters.s3.config import Location, Route, S3Config, WorkerConfig, config_from_env, load_config
-from stylecloak.adapters.s3.events import MalformedEventError, ObjectEvent, parse_message
+from stylecloak.adapters.s3.events import ObjectEvent, parse_message
+from stylecloak.errors import MalformedEventError
 
 __all__ = [
     "Location",

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from stylecloak.errors import ConfigurationError
+from stylecloak.options import CloakOptions
 from stylecloak.rights import RightsPolicy
 from stylecloak.settings import Intensity, Quality
 
@@ -129,6 +130,10 @@ class Route(BaseModel):
                 raise ValueError(f"archive {self.archive.url()} overlaps destination: originals would be public")
         elif self.archive is not None:
             raise ValueError("an archive location is set but original='keep'")
+        try:
+            self.cloak_options()
+        except ConfigurationError as exc:
+            raise ValueError(exc.message) from exc
         return self
 
     def relative(self, key: str) -> str:
@@ -148,16 +153,11 @@ class Route(BaseModel):
                 return True
         return False
 
-    def cloak_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "intensity": self.intensity,
-            "quality": self.quality,
-            "target_style": self.target_style,
-            "rights": self.rights,
-        }
-        if self.steps is not None:
-            options["steps"] = self.steps
-        return options
+    def cloak_options(self) -> CloakOptions:
+        """The route's options of every cloak (its ``rights`` are passed beside them)."""
+        return CloakOptions.build(
+            intensity=self.intensity, quality=self.quality, target_style=self.target_style, steps=self.steps
+        )
 
 
 class S3Config(BaseModel):

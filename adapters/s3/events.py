@@ -17,16 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
-from stylecloak.errors import StylecloakError
+from stylecloak.errors import MalformedEventError
 
 TEST_EVENT = "s3:TestEvent"
-
-
-class MalformedEventError(StylecloakError):
-    """A message that is not an S3 event notification we can read (dead-lettered, never retried)."""
-
-    code = "malformed_event"
-    status = 400
 
 
 @dataclass(frozen=True, slots=True)

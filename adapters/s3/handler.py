@@ -20,9 +20,10 @@ from typing import Any
 from stylecloak._version import __version__
 from stylecloak.adapters.s3.aws import client_errors, describe_error
 from stylecloak.adapters.s3.config import S3Config
-from stylecloak.adapters.s3.events import MalformedEventError, ObjectEvent, parse_message
+from stylecloak.adapters.s3.events import ObjectEvent, parse_message
 from stylecloak.adapters.s3.metrics import Metrics
 from stylecloak.adapters.s3.processor import Outcome, Processor, Progress, RetryLater
+from stylecloak.errors import MalformedEventError
 
 log = logging.getLogger(__name__)
 

@@ -123,7 +123,11 @@ class Processor:
         log.info("cloaking s3://%s/%s (%d bytes, %s)", event.bucket, event.key, size, identity.etag)
         try:
             result = self.client.cloak(
-                data, artist_id=metadata.get(route.artist_metadata) or None, progress=progress, **route.cloak_options()
+                data,
+                artist_id=metadata.get(route.artist_metadata) or None,
+                progress=progress,
+                options=route.cloak_options(),
+                rights=route.rights,
             )
         except AlreadyCloakedError:
             return self._already_cloaked(route, event, data, source, identity, output, output_url)

@@ -57,7 +57,7 @@ class _Job:
     choice: targets.TargetChoice
     rendition: np.ndarray | None  # Ω = image/img2img: the full-size rendition in the target style
     transfer: str  # which Ω made the target: latent, img2img or image
-    marker_state: str = "absent"  # the input's own marker: verified (force), unverified or absent
+    marker_state: marker.MarkerState = "absent"  # the input's own marker: verified (force), unverified or absent
 
 
 class Cloaker:

@@ -329,7 +329,7 @@ def _from_output(y: Tensor) -> Tensor:
 def _factor(spec: ModelSpec, config: Any, key: str, default: float) -> float:
     override = spec.options.get(key)
     value = override if override is not None else getattr(config, key, None)
-    return float(value) if value is not None else default
+    return float(value) if isinstance(value, (int, float, str)) else default
 
 
 def load(spec: ModelSpec, settings: Settings, compute: Compute) -> FeatureExtractor:

@@ -1,31 +1,51 @@
-"""Shared fixtures for the middleware and adapter tests (imported by each conftest): real clients and images."""
+"""Shared fixtures for the middleware and adapter tests (imported by each conftest).
+
+``fast_client`` is :class:`stylecloak.testing.FakeClient`: the real client over a fake engine (no torch,
+milliseconds a cloak), because these tests are about the adapters. ``engine_client`` runs the real
+engine, for the few tests marked ``engine`` that check a real cloak through each adapter.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import encoded, painting
 
-#: Every cloak in these tests: two optimiser steps on a small image (well under a second).
+#: Every cloak in these tests: two optimiser steps (the fake counts them; the engine runs them).
 FAST = {"steps": 2}
 
 
 @pytest.fixture(scope="session")
-def fast_client(fast_settings, cloaker):  # type: ignore[no-untyped-def]
+def fast_client(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from stylecloak.testing import FakeClient
+
+    return FakeClient(cache_dir=tmp_path_factory.mktemp("fake-cache"))
+
+
+@pytest.fixture(scope="session")
+def engine_client(fast_settings, cloaker):  # type: ignore[no-untyped-def]
+    """A Client over the session's real, fast Cloaker (TAEF2 weights, a few optimiser steps)."""
     from stylecloak.client import Client
 
     return Client(fast_settings, cloaker=cloaker)
 
 
-@pytest.fixture(scope="session")
-def broken_client(tmp_path_factory: pytest.TempPathFactory, fast_settings):  # type: ignore[no-untyped-def]
-    """A real local backend with no model weights: every cloak fails with ModelNotFoundError."""
-    from stylecloak.client import Client
+def client_for(request: pytest.FixtureRequest, engine: bool) -> Any:
+    """The fake client, or the real engine's for a test parametrised with ``engine=True``."""
+    return request.getfixturevalue("engine_client" if engine else "fast_client")
 
-    empty: Path = tmp_path_factory.mktemp("no-models")
-    return Client(fast_settings.replace(models_dir=empty, cache_dir=empty))
+
+@pytest.fixture(scope="session")
+def broken_client(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A client whose engine fails every cloak with ModelNotFoundError, as one without weights does."""
+    from stylecloak.errors import ModelNotFoundError
+    from stylecloak.testing import FakeClient
+
+    return FakeClient(
+        cache_dir=tmp_path_factory.mktemp("fake-cache"), fail_with=ModelNotFoundError("no TAEF2 weights here")
+    )
 
 
 @pytest.fixture(scope="session")

@@ -133,7 +133,7 @@ def test_fail_open_passes_the_original_flagged_and_hands_it_to_the_hook(broken_c
     assert outcome.upload.data == jpeg and outcome.reason == "model_not_found"
     assert [job.upload.data for job in hooked] == [jpeg]
     assert hooked[0].artist_id == "ada" and hooked[0].ticket == outcome.ticket
-    assert hooked[0].options["steps"] == 2
+    assert hooked[0].options.steps == 2
 
 
 def test_deferred_mode_hands_the_original_to_the_queue_and_cloaks_it_later(fast_client, jpeg: bytes) -> None:

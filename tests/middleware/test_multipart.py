@@ -5,8 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from stylecloak.errors import ImageTooLargeError
-from stylecloak.middleware.core import MalformedUploadError, UploadTooLargeError
+from stylecloak.errors import ImageTooLargeError, MalformedUploadError, UploadTooLargeError
 from stylecloak.middleware.multipart import (
     Captured,
     MultipartParser,

@@ -58,6 +58,16 @@ def test_policy_from_settings_keys_and_dotted_callables() -> None:
         }
     )
     assert policy.fields == ("artwork",) and policy.on_failure == "fail_open"
-    assert policy.artist_id is artist_from_header and dict(policy.cloak_options) == {"steps": 2}
+    assert policy.artist_id is artist_from_header and policy.cloak_options.steps == 2
     with pytest.raises(ConfigurationError):
         import_string("no.such.module.thing")
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [({"stepz": 2}, "stepz"), ({"steps": 0}, "steps"), ({"quality": "best"}, "quality"), ({"rights": {}}, "rights")],
+)
+def test_a_wrong_cloak_option_is_refused_when_the_policy_is_built(options: dict[str, object], says: str) -> None:
+    # Before: options were checked on each upload, and under fail_open every upload passed unprotected.
+    with pytest.raises(ConfigurationError, match=says):
+        policy_from_mapping({"STYLECLOAK_CLOAK_OPTIONS": options, "STYLECLOAK_ON_FAILURE": "fail_open"})

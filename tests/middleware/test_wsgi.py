@@ -13,7 +13,7 @@ from stylecloak import is_cloaked
 from stylecloak.middleware import StylecloakWSGI, UploadPolicy
 from stylecloak.middleware.wsgi import ORIGINAL_LENGTH_KEY, UPLOADS_KEY
 
-from tests.middleware.fixtures import FAST
+from tests.middleware.fixtures import FAST, client_for
 from tests.middleware.forms import BOUNDARY, FilePart, multipart, split
 
 
@@ -43,13 +43,14 @@ def post(wsgi, body: bytes, content_type: str, **headers: str) -> httpx.Response
         return http.post("/upload", content=body, headers={"Content-Type": content_type, **headers})
 
 
-def test_image_parts_are_cloaked_and_everything_else_is_byte_identical(fast_client, jpeg: bytes) -> None:
+@pytest.mark.parametrize("engine", [False, pytest.param(True, marks=pytest.mark.engine)], ids=["fake", "engine"])
+def test_image_parts_are_cloaked_and_everything_else_is_byte_identical(jpeg: bytes, engine: bool, request) -> None:  # type: ignore[no-untyped-def]
     notes = b"plain text, not an image\r\n" * 50
     body, content_type = multipart(
         fields=[("title", "Sunflowers"), ("caption", "oil on canvas")],
         files=[FilePart("artwork", "sun.jpg", jpeg, "image/jpeg"), FilePart("notes", "notes.txt", notes)],
     )
-    app, wsgi = middleware(fast_client)
+    app, wsgi = middleware(client_for(request, engine))
     response = post(wsgi, body, content_type)
     assert response.status_code == 200
     received = {part.name: part for part in split(response.content)}

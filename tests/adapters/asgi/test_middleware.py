@@ -17,7 +17,7 @@ from stylecloak.adapters.asgi import policy_from_env
 from stylecloak.middleware import UploadPolicy
 
 from tests.adapters.asgi.fastapi_app import create_app
-from tests.middleware.fixtures import FAST
+from tests.middleware.fixtures import FAST, client_for
 
 
 def sha(data: bytes) -> str:
@@ -39,9 +39,10 @@ def upload(app: Any, image: bytes, notes: bytes | None = None, **kwargs: Any) ->
     return call(app, "POST", "/artworks", data={"title": "Starry Night"}, files=files, **kwargs)
 
 
-def test_fastapi_receives_cloaked_upload_files(fast_client, jpeg: bytes) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("engine", [False, pytest.param(True, marks=pytest.mark.engine)], ids=["fake", "engine"])
+def test_fastapi_receives_cloaked_upload_files(jpeg: bytes, engine: bool, request) -> None:  # type: ignore[no-untyped-def]
     notes = b"notes " * 100
-    app = create_app(policy=UploadPolicy(cloak_options=FAST), client=fast_client)
+    app = create_app(policy=UploadPolicy(cloak_options=FAST), client=client_for(request, engine))
     response = upload(app, jpeg, notes)
     assert response.status_code == 200, response.text
     body = response.json()

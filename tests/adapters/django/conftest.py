@@ -11,7 +11,7 @@ pytest.importorskip("django")
 import django
 from django.conf import settings
 
-from tests.middleware.fixtures import broken_client, cloaked_jpeg, fast_client, jpeg, png
+from tests.middleware.fixtures import broken_client, cloaked_jpeg, engine_client, fast_client, jpeg, png
 
 HERE = __file__.rsplit("/", 1)[0]
 
@@ -40,4 +40,4 @@ if not settings.configured:
     )
     django.setup()
 
-__all__ = ["broken_client", "cloaked_jpeg", "fast_client", "jpeg", "png"]
+__all__ = ["broken_client", "cloaked_jpeg", "engine_client", "fast_client", "jpeg", "png"]

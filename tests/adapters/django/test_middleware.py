@@ -15,6 +15,7 @@ from django.test.testcases import LiveServerThread
 from stylecloak import is_cloaked
 
 from tests.adapters.django import site
+from tests.middleware.fixtures import client_for
 
 
 def sha(data: bytes) -> str:
@@ -36,9 +37,10 @@ def using(fast_client) -> Iterator[Any]:  # type: ignore[no-untyped-def]
     yield apply
 
 
-def test_request_files_hold_cloaked_files_when_the_view_runs(using, jpeg: bytes) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("engine", [False, pytest.param(True, marks=pytest.mark.engine)], ids=["fake", "engine"])
+def test_request_files_hold_cloaked_files_when_the_view_runs(using, jpeg: bytes, engine: bool, request) -> None:  # type: ignore[no-untyped-def]
     notes = b"my process notes\n" * 20
-    with using():
+    with using(client_for(request, engine)):
         response = DjangoClient().post(
             "/upload",
             {
@@ -55,6 +57,7 @@ def test_request_files_hold_cloaked_files_when_the_view_runs(using, jpeg: bytes)
     assert artwork["kind"] == "InMemoryUploadedFile" and artwork["sha256"] != sha(jpeg)
     assert body["files"]["notes"][0]["sha256"] == sha(notes) and body["files"]["notes"][0]["status"] is None
     assert response.headers["X-Stylecloak"].startswith("cloaked; v=")
+    assert ("fake" not in response.headers["X-Stylecloak"]) == engine  # the fake's style is "fake"
 
 
 def test_temporary_file_uploads_are_replaced_by_cloaked_temporary_files(using, jpeg: bytes) -> None:  # type: ignore[no-untyped-def]

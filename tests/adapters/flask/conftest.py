@@ -2,6 +2,6 @@ import pytest
 
 pytest.importorskip("flask")
 
-from tests.middleware.fixtures import broken_client, cloaked_jpeg, fast_client, jpeg, png
+from tests.middleware.fixtures import broken_client, cloaked_jpeg, engine_client, fast_client, jpeg, png
 
-__all__ = ["broken_client", "cloaked_jpeg", "fast_client", "jpeg", "png"]
+__all__ = ["broken_client", "cloaked_jpeg", "engine_client", "fast_client", "jpeg", "png"]

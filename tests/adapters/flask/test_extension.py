@@ -16,7 +16,7 @@ from stylecloak.adapters.flask import Stylecloak, outcomes
 from stylecloak.middleware import UploadPolicy
 from werkzeug.serving import make_server
 
-from tests.middleware.fixtures import FAST
+from tests.middleware.fixtures import FAST, client_for
 from tests.middleware.forms import FilePart, multipart
 
 
@@ -60,8 +60,9 @@ def form(*parts: FilePart, **fields: str) -> dict[str, Any]:
     return {**fields, **{part.name: (io.BytesIO(part.data), part.filename, part.content_type) for part in parts}}
 
 
-def test_request_files_hold_cloaked_file_storages(fast_client, jpeg: bytes) -> None:  # type: ignore[no-untyped-def]
-    app, _ = make_app(fast_client)
+@pytest.mark.parametrize("engine", [False, pytest.param(True, marks=pytest.mark.engine)], ids=["fake", "engine"])
+def test_request_files_hold_cloaked_file_storages(jpeg: bytes, engine: bool, request) -> None:  # type: ignore[no-untyped-def]
+    app, _ = make_app(client_for(request, engine))
     notes = b"just notes\r\n" * 30
     with app.test_client() as browser:
         browser.post("/login", data={"artist": "berthe"})

@@ -36,8 +36,16 @@ def versioned_stack(moto_url: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def s3_client(cloaker: Any) -> Any:
-    """A stylecloak Client over the session's fast Cloaker (real cloaks of well under a second)."""
+def s3_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """stylecloak.testing's FakeClient: the real client over a fake engine (these tests are about S3)."""
+    from stylecloak.testing import FakeClient
+
+    return FakeClient(cache_dir=tmp_path_factory.mktemp("fake-cache"))
+
+
+@pytest.fixture(scope="session")
+def s3_engine_client(cloaker: Any) -> Any:
+    """A Client over the session's real, fast Cloaker, for the tests marked ``engine``."""
     from stylecloak.client import Client
 
     return Client(cloaker.settings, cloaker=cloaker)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 pytest.importorskip("boto3")
 
@@ -23,9 +24,15 @@ def test_route_maps_keys_and_keeps_rights_on_by_default() -> None:
     assert route.output_key("incoming/ada/a b.png") == "public/ada/a b.png"
     assert route.archive_key("incoming/ada/a b.png") == "orig/ada/a b.png"
     assert route.rights == RightsPolicy()
-    assert route.cloak_options()["rights"] == RightsPolicy()
-    assert "steps" not in route.cloak_options()
-    assert Route(source="s3://art/in/", destination="s3://art/out/", rights=None).cloak_options()["rights"] is None
+    assert route.cloak_options().steps is None and route.cloak_options().rights is None
+    assert Route(source="s3://art/in/", destination="s3://art/out/", rights=None).rights is None
+
+
+def test_a_route_whose_options_the_engine_would_refuse_is_refused_at_start_up() -> None:
+    from stylecloak.bounds import MAX_STEPS
+
+    with pytest.raises(ValidationError, match="steps"):
+        Route(source="s3://art/in/", destination="s3://art/out/", steps=MAX_STEPS + 1)
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,7 +42,11 @@ def drained(stack: Stack) -> bool:
     return stack.queue_depth() == 0
 
 
-def test_upload_is_cloaked_once_with_metadata_tags_rights_and_metrics(versioned_stack: Stack, s3_client: Any) -> None:
+@pytest.mark.parametrize("engine", [False, pytest.param(True, marks=pytest.mark.engine)], ids=["fake", "engine"])
+def test_upload_is_cloaked_once_with_metadata_tags_rights_and_metrics(
+    versioned_stack: Stack, engine: bool, request: pytest.FixtureRequest
+) -> None:
+    s3_client = request.getfixturevalue("s3_engine_client" if engine else "s3_client")
     stack = versioned_stack
     png = encoded(painting(160, 128, seed=1))
     name = "ada/a b é+日.png"  # spaces, a literal '+', unicode: moto sends incoming%2Fada%2Fa+b+%C3%A9%2B...
@@ -266,11 +271,14 @@ def test_malformed_and_sns_wrapped_messages(stack: Stack, s3_client: Any) -> Non
     assert letter["reason"] == "malformed_event" and letter["body"] == "this is not an S3 event"
 
 
-def test_visibility_is_extended_while_a_long_cloak_runs(stack: Stack, s3_client: Any) -> None:
+def test_visibility_is_extended_while_a_long_cloak_runs(stack: Stack, tmp_path: Path) -> None:
+    from stylecloak.testing import FakeClient
+
     png = encoded(painting(160, 128, seed=10))
     stack.upload("slow.png", png, ContentType="image/png")
     config = stack.s3_config(routes=[stack.route(steps=80)])
-    worker = make_worker(stack, s3_client, config=config, visibility_timeout_s=2, concurrency=2)
+    slow = FakeClient(cache_dir=tmp_path, delay_s=6.0)  # three visibility timeouts long
+    worker = make_worker(stack, slow, config=config, visibility_timeout_s=2, concurrency=2)
     with running(worker):
         wait_until(lambda: stack.head("public/slow.png"), 120, what="the output")
         wait_until(lambda: drained(stack), 20, what="the queue to drain")

@@ -129,7 +129,10 @@ def test_a_worker_killed_mid_cloak_loses_nothing(stack: Stack, spawn: Spawn, s3_
     assert stack.read("incoming/slow/art.png") == slow and stack.dead_letters() == []
 
 
-def test_stop_lets_an_in_flight_cloak_finish_within_the_grace_period(stack: Stack, s3_client: Any) -> None:
+def test_stop_lets_an_in_flight_cloak_finish_within_the_grace_period(stack: Stack, tmp_path: Path) -> None:
+    from stylecloak.testing import FakeClient
+
+    s3_client = FakeClient(cache_dir=tmp_path, delay_s=5.0)  # still running when stop() is called
     png = encoded(painting(160, 128, seed=23))
     stack.upload("graceful.png", png, ContentType="image/png")
     s3, sqs = clients(stack.url)
