@@ -16,38 +16,19 @@ is an authenticated ``request.user``.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from stylecloak.errors import MissingExtraError
 from stylecloak.middleware.asgi import SCOPE_KEY, ASGIApp, Scope, StylecloakASGI
 from stylecloak.middleware.core import HEADER, Outcome, UploadProtector
-from stylecloak.middleware.policy import UploadPolicy, policy_from_mapping
+from stylecloak.middleware.policy import UploadPolicy, policy_from_env
 
 try:
     from starlette.datastructures import UploadFile
     from starlette.requests import Request
 except ImportError as exc:  # pragma: no cover - exercised by the no-extras import test
     raise MissingExtraError("starlette", "asgi") from exc
-
-
-def policy_from_env(environ: Mapping[str, str] | None = None) -> UploadPolicy:
-    """A policy from ``STYLECLOAK_*`` environment variables (lists as JSON or comma-separated)."""
-    import json
-
-    values: dict[str, Any] = {}
-    for key, raw in (os.environ if environ is None else environ).items():
-        if not key.startswith("STYLECLOAK_"):
-            continue
-        try:
-            values[key] = json.loads(raw)
-        except ValueError:
-            values[key] = raw.split(",") if key[11:].lower() in _LIST_FIELDS and "," in raw else raw
-    return policy_from_mapping(values)
-
-
-_LIST_FIELDS = {"routes", "exclude_routes", "methods", "fields", "formats"}
 
 
 class StylecloakMiddleware(StylecloakASGI):

@@ -3,7 +3,7 @@ default `mimic`, optimised at the views trainers feed their models, and `platfor
 default, optimised on the 512 px working grid against art-site re-encodes): the mean and worst shift
 over the standard mimic views, the shift after JPEG q75 at 1024 px, the working-grid shift and after
 each transformation, full-size SSIM and seconds; then the default preset's time per 512×512 image
-under each profile, measured in the same run, as ratios to the engine issue's cloak (profile
+under each profile, measured in the same run, as ratios to the original cloak (profile
 `output`, target by the seeded percentile rule, no trial cloaks).
 
     python benchmarks/bench_protect.py [--art shared|validation|own|PATH...] [--profiles mimic platform ...]
@@ -101,7 +101,7 @@ def main() -> int:
         buffer = io.BytesIO()
         art_crop(512).save(buffer, "PNG")
         data = buffer.getvalue()
-        baseline = "engine issue's cloak (output, seeded target)"
+        baseline = "the original cloak (output, seeded target)"
         runs = {baseline: settings.replace(robustness="output", target_choice="seeded")}
         runs.update({profile: settings.replace(robustness=profile) for profile in args.profiles})
         timings = {}

@@ -35,13 +35,13 @@ from urllib.parse import unquote
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser as _Parser
 from python_multipart.multipart import parse_options_header
+from stylecloak.bounds import DEFAULT_MAX_PARTS
 from stylecloak.errors import ImageTooLargeError, MalformedUploadError, UploadTooLargeError
 from stylecloak.middleware.sniff import SNIFF_BYTES
 
 #: Longest boundary accepted (RFC 2046 allows 70 characters; python-multipart 256).
 MAX_BOUNDARY = 200
 #: Most parts in one body, as Werkzeug's ``max_form_parts`` (Flask's default); beyond → 413.
-DEFAULT_MAX_PARTS = 1000
 _IDENTITY_ENCODINGS = {"", "binary", "8bit", "7bit"}
 # Bytes a header value may not contain: every control character but the tab.
 _CONTROL = bytes(range(0x20)).replace(b"\t", b"") + b"\x7f"

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import json
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from stylecloak.bounds import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_IMAGES,
+    DEFAULT_MAX_PARTS,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_UPLOAD_MAX_BYTES,
+)
 from stylecloak.errors import ConfigurationError
 from stylecloak.options import CloakOptions, validation_summary
-from stylecloak.settings import DEFAULT_MAX_PIXELS as SETTINGS_MAX_PIXELS
 
 Mode = Literal["sync", "deferred"]
 Failure = Literal["fail_closed", "fail_open"]
@@ -26,13 +34,7 @@ DEFAULT_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "AVIF"
 #: Every method: a framework parses a multipart body whatever the method (Werkzeug does for GET too),
 #: so a site that narrows this must be sure its views read files only for the methods it lists.
 DEFAULT_METHODS: tuple[str, ...] = ("*",)
-DEFAULT_MAX_BYTES = 32 * 1024 * 1024
-#: The engine's own limit (stylecloak.settings): larger uploads cost more memory than a web worker has.
-DEFAULT_MAX_PIXELS = SETTINGS_MAX_PIXELS
-DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
-DEFAULT_MAX_IMAGES = 20
-#: Most parts in one multipart body, as Werkzeug's (and so Flask's) default ``max_form_parts``.
-DEFAULT_MAX_PARTS = 1000
+DEFAULT_MAX_BYTES = DEFAULT_UPLOAD_MAX_BYTES
 #: Uploads this process protects at once (cloaking, or waiting for the engine); beyond: 503 at once.
 DEFAULT_MAX_CONCURRENT = 4
 #: Seconds a client is told to wait (Retry-After) when a fail-closed request is refused for overload.
@@ -172,6 +174,22 @@ def policy_from_mapping(
         changes[name] = value
     base = base or UploadPolicy()
     return base.replace(**changes) if changes else base
+
+
+def policy_from_env(environ: Mapping[str, str] | None = None) -> UploadPolicy:
+    """A policy from ``STYLECLOAK_*`` environment variables (lists as JSON or comma-separated)."""
+    values: dict[str, Any] = {}
+    for key, raw in (os.environ if environ is None else environ).items():
+        if not key.startswith("STYLECLOAK_"):
+            continue
+        try:
+            values[key] = json.loads(raw)
+        except ValueError:
+            values[key] = raw.split(",") if key[11:].lower() in _LIST_FIELDS and "," in raw else raw
+    return policy_from_mapping(values)
+
+
+_LIST_FIELDS = {"routes", "exclude_routes", "methods", "fields", "formats"}
 
 
 _CALLABLE_FIELDS = {"artist_id", "defer", "on_unprotected"}

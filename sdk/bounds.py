@@ -23,6 +23,24 @@ MAX_ALPHA = 10_000.0
 MAX_LR = 1.0
 MAX_SIDE = 8192
 
+# Default limits on what comes in, one table for every door (an upload's size is checked at each:
+# the web middleware, the S3 worker, the Serve gateway, the engine).
+#: Largest image accepted (width × height): 25 MP (5000 × 5000). One cloak of it peaks near 4 GiB on a
+#: CPU (benchmarks/bench_largest.py), so four processes cloaking at once fit a 24 GiB machine.
+DEFAULT_MAX_PIXELS = 25_000_000
+#: Largest encoded image the engine, the Serve API and the S3 worker read.
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+#: Largest image part of a web upload: a web worker buffers it in memory.
+DEFAULT_UPLOAD_MAX_BYTES = 32 * 1024 * 1024
+#: Largest multipart body the web middleware reads.
+DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
+#: Most image parts in one web request.
+DEFAULT_MAX_IMAGES = 20
+#: Most parts in one multipart body, as Werkzeug's (and so Flask's) default ``max_form_parts``.
+DEFAULT_MAX_PARTS = 1000
+#: Smallest side (px) worth cloaking: thumbnails and icons below it pass, flagged.
+DEFAULT_MIN_SIDE = 64
+
 #: name → (lowest, highest, whether the lowest itself is allowed). Integers and floats alike.
 LIMITS: dict[str, tuple[float, float, bool]] = {
     "steps": (1, MAX_STEPS, True),

@@ -21,6 +21,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError, features
 from stylecloak import marker
+from stylecloak.bounds import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE
 from stylecloak.errors import (
     ImageTooLargeError,
     ImageTooSmallError,
@@ -29,7 +30,6 @@ from stylecloak.errors import (
     TruncatedImageError,
     UnsupportedImageError,
 )
-from stylecloak.settings import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE
 
 ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | Image.Image
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from stylecloak.bounds import MAX_SEED
+from stylecloak.bounds import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, MAX_SEED
 
 Intensity = Literal["low", "default", "high"]
 Quality = Literal["fast", "default", "slow"]
@@ -22,14 +22,12 @@ BudgetKind = Literal["auto", "lpips", "ssim"]
 
 DEFAULT_EXTRACTOR = "taef2"
 DEFAULT_WORKING_RESOLUTION = 512
-#: 25 MP (5000 × 5000). One cloak of the largest accepted image peaks near 4 GiB of memory on a CPU
-#: (benchmarks/bench_largest.py: about 150 MB per megapixel on top of the models), so four processes
-#: cloaking at once stay within a 24 GiB machine.
-DEFAULT_MAX_PIXELS = 25_000_000
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-DEFAULT_MIN_SIDE = 64
 DEFAULT_JPEG_QUALITY = 95
 DEFAULT_MIN_JPEG_QUALITY = 90
+
+
+#: Fields only the client tier reads (how to reach a remote backend); the engine never does.
+CLIENT_FIELDS = ("backend", "endpoint", "token", "timeout_s", "retries")
 
 
 def default_cache_dir() -> Path:
@@ -150,6 +148,12 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: str) -> str:
         return value.strip()
+
+    def for_engine(self) -> Settings:
+        """These settings with the client's transport fields at their defaults: what an engine reads.
+        Two clients that differ only in endpoint, token, timeout or retries share one engine."""
+        defaults = {name: type(self).model_fields[name].get_default() for name in CLIENT_FIELDS}
+        return self.model_copy(update=defaults)
 
     def replace(self, **changes: Any) -> Settings:
         """A validated copy with ``changes`` applied (``model_copy`` would skip validation)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from stylecloak.bounds import DEFAULT_MAX_BYTES
 from stylecloak.errors import ConfigurationError
 from stylecloak.options import CloakOptions
 from stylecloak.rights import RightsPolicy
@@ -36,7 +37,6 @@ DEFAULT_CONTENT_TYPES = (
     "application/octet-stream",
     "binary/octet-stream",
 )
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_CACHE_CONTROL = "public, max-age=86400"
 DEFAULT_ARTIST_METADATA = "artist-id"
 

@@ -594,8 +594,13 @@ def check_finite(delta: Tensor) -> None:
         raise CloakFailedError("the optimisation diverged (non-finite perturbation); nothing was written")
 
 
-@functools.lru_cache(maxsize=4)
 def default_cloaker(settings: Settings) -> Cloaker:
+    """The process's Cloaker for these settings; a client's transport fields (token, timeout…) share one."""
+    return _cloaker_for(settings.for_engine())
+
+
+@functools.lru_cache(maxsize=4)
+def _cloaker_for(settings: Settings) -> Cloaker:
     return Cloaker(settings)
 
 

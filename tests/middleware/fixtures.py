@@ -25,6 +25,14 @@ def fast_client(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
 
 
 @pytest.fixture(scope="session")
+def slow_client(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The fake client taking 5 s a cloak: long enough to be caught holding a slot."""
+    from stylecloak.testing import FakeClient
+
+    return FakeClient(cache_dir=tmp_path_factory.mktemp("fake-cache"), delay_s=5.0)
+
+
+@pytest.fixture(scope="session")
 def engine_client(fast_settings, cloaker):  # type: ignore[no-untyped-def]
     """A Client over the session's real, fast Cloaker (TAEF2 weights, a few optimiser steps)."""
     from stylecloak.client import Client

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import encoded, painting
-from tests.middleware.fixtures import broken_client, fast_client
+from tests.middleware.fixtures import broken_client, fast_client, slow_client
 
-__all__ = ["broken_client", "fast_client"]
+__all__ = ["broken_client", "fast_client", "slow_client"]
 
 
 @pytest.fixture(scope="session")

@@ -50,9 +50,9 @@ def test_the_issues_decompression_bomb_is_refused_from_its_header(fast_client) -
 
 
 @pytest.mark.timeout(300)
-def test_one_upload_more_than_max_concurrent_gets_503_at_once(fast_client) -> None:  # type: ignore[no-untyped-def]
+def test_one_upload_more_than_max_concurrent_gets_503_at_once(slow_client) -> None:  # type: ignore[no-untyped-def]
     policy = UploadPolicy(max_concurrent=1, cloak_options={"steps": 40, "target_style": "hatching"})
-    app = StylecloakWSGI(echo, policy=policy, client=fast_client)
+    app = StylecloakWSGI(echo, policy=policy, client=slow_client)
     slow, _ = multipart(files=[FilePart("art", "a.png", encoded(painting(seed=40)), "image/png")])
     quick, content_type = multipart(files=[FilePart("art", "b.png", encoded(painting(seed=41)), "image/png")])
     results: list[int] = []
