@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ import numpy as np
 from stylecloak import encoding, images, marker, presets
 from stylecloak._version import __version__
 from stylecloak.client import Client
-from stylecloak.errors import AlreadyCloakedError
+from stylecloak.errors import AlreadyCloakedError, StylecloakError
 from stylecloak.images import DecodedImage, ImageInput
 from stylecloak.jobs import ProgressCallback
 from stylecloak.result import CloakReport, CloakResult
@@ -64,12 +64,14 @@ class FakeCloaker:
 
     ``fail_with``: raise this on every cloak (an exception instance, or a callable that returns one
     for the call), to test how code handles a failing backend. ``delay_s``: sleep this long in each
-    cloak, to test timeouts and concurrency limits.
+    cloak, and ``seconds_per_step`` more for each optimisation step (so ``steps`` sets the time, as in
+    the engine), to test timeouts, progress, cancellation and concurrency limits.
     """
 
     settings: Settings = field(default_factory=get_settings)
     fail_with: BaseException | Callable[[FakeCall], BaseException | None] | None = None
     delay_s: float = 0.0
+    seconds_per_step: float = 0.0
     calls: list[FakeCall] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -101,8 +103,9 @@ class FakeCloaker:
         if failure is not None:
             raise failure
         for step in range(params.steps):
-            if self.delay_s:
-                time.sleep(self.delay_s / params.steps)
+            pause = self.delay_s / params.steps + self.seconds_per_step
+            if pause:
+                time.sleep(pause)
             if progress is not None:
                 progress(step + 1, params.steps)
         style = target_style or FAKE_STYLE
@@ -139,6 +142,56 @@ class FakeCloaker:
             input_marker=found.state,
         )
         return CloakResult(data=data, content_type=decoded.content_type, format=decoded.format, report=report)
+
+    def cloak_many(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        artist_ids: Sequence[str | None] | None = None,
+        target_styles: Sequence[str | None] | None = None,
+        intensity: str | None = None,
+        quality: str | None = None,
+        progress: ProgressCallback | None = None,
+        force: bool = False,
+        rights: Any = None,
+        max_batch: int = 8,
+        **overrides: Any,
+    ) -> list[CloakResult | StylecloakError]:
+        """Each image on its own, one result or typed error per image, in order (as the engine's)."""
+        count = len(images)
+        artists = list(artist_ids) if artist_ids is not None else [None] * count
+        styles = list(target_styles) if target_styles is not None else [None] * count
+        steps = self.params(intensity=intensity, quality=quality, **overrides).steps
+        results: list[CloakResult | StylecloakError] = []
+        for index, image in enumerate(images):
+
+            def step(done: int, total: int, index: int = index) -> None:
+                if progress is not None:
+                    progress(index * steps + done, count * steps)
+
+            try:
+                results.append(
+                    self.cloak(
+                        image,
+                        artist_id=artists[index],
+                        target_style=styles[index],
+                        intensity=intensity,
+                        quality=quality,
+                        progress=step,
+                        force=force,
+                        rights=rights,
+                        **overrides,
+                    )
+                )
+            except StylecloakError as exc:
+                results.append(exc)
+        return results
+
+    def params(
+        self, *, intensity: str | None = None, quality: str | None = None, **overrides: Any
+    ) -> presets.CloakParams:
+        """The resolved numbers of a cloak, as ``Cloaker.params``."""
+        return self._params(intensity, quality, overrides)
 
     def _params(self, intensity: str | None, quality: str | None, overrides: dict[str, Any]) -> presets.CloakParams:
         s = self.settings
@@ -205,8 +258,9 @@ class FakeClient(Client):
         *,
         fail_with: BaseException | Callable[[FakeCall], BaseException | None] | None = None,
         delay_s: float = 0.0,
+        seconds_per_step: float = 0.0,
         **overrides: Any,
     ) -> None:
         base = (settings or get_settings()).replace(backend="local", **overrides)
-        self.fake = FakeCloaker(base, fail_with=fail_with, delay_s=delay_s)
+        self.fake = FakeCloaker(base, fail_with=fail_with, delay_s=delay_s, seconds_per_step=seconds_per_step)
         super().__init__(base, cloaker=self.fake)

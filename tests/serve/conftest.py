@@ -49,11 +49,17 @@ class LocalServer:
 
 
 @pytest.fixture(scope="module")
-def local_server(tmp_path_factory: pytest.TempPathFactory, cloaker, engine_settings) -> Iterator[LocalServer]:  # type: ignore[no-untyped-def]
-    """The HTTP API without Ray (in-process worker sharing the session's engine), on a real socket."""
+def local_server(tmp_path_factory: pytest.TempPathFactory, engine_settings) -> Iterator[LocalServer]:  # type: ignore[no-untyped-def]
+    """The HTTP API without Ray, on a real socket, over stylecloak.testing's fake engine: these tests are
+    about the API. The Ray tests (test_ray_app.py) run the real engine in their replicas."""
     uvicorn = pytest.importorskip("uvicorn")
     from stylecloak.serve.config import cpu_config
     from stylecloak.serve.local import create_local_app
+    from stylecloak.settings import Settings
+    from stylecloak.testing import FakeCloaker
+
+    # 2 ms a step: a 3000-step job runs long enough to be seen running and cancelled.
+    cloaker = FakeCloaker(Settings.model_validate(engine_settings), seconds_per_step=0.002)
 
     store = tmp_path_factory.mktemp("jobs")
     config = cpu_config(
