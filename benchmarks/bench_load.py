@@ -129,7 +129,7 @@ def main() -> int:
     import ray
     from ray import serve
     from stylecloak.serve.app import build_app, run_app
-    from stylecloak.serve.config import IngressConfig, WorkerConfig, cpu_config
+    from stylecloak.serve.config import CloakWorkerConfig, IngressConfig, cpu_config
 
     cache = Path(tempfile.mkdtemp(prefix="stylecloak-bench-cache-"))
     store = Path(tempfile.mkdtemp(prefix="stylecloak-bench-jobs-"))
@@ -165,7 +165,7 @@ def main() -> int:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         endpoint = f"http://127.0.0.1:{port}"
         for replicas in counts:
-            worker = WorkerConfig(
+            worker = CloakWorkerConfig(
                 num_gpus=0,
                 num_cpus=1,
                 replicas=replicas,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 from types import TracebackType
-from typing import Any, TypeAlias
+from typing import Any
 
 from stylecloak.backend import AsyncBackend, AsyncLocalBackend, ClientStats, CloakCall, LocalBackend, SyncBackend
 from stylecloak.errors import ConfigurationError
@@ -29,8 +29,6 @@ from stylecloak.jobs import AsyncJob, Job, ProgressCallback
 from stylecloak.options import CloakOptions
 from stylecloak.result import CloakResult
 from stylecloak.settings import Settings, get_settings
-
-Progress: TypeAlias = ProgressCallback
 
 # Remote backends live in their own modules, imported only when chosen: (blocking, awaitable).
 REMOTE_BACKENDS = {
@@ -103,7 +101,7 @@ class Client(BaseClient):
         intensity: str | None = None,
         quality: str | None = None,
         target_style: str | None = None,
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
         options: CloakOptions | None = None,
         **extra: Any,
     ) -> CloakResult:
@@ -183,7 +181,7 @@ class AsyncClient(BaseClient):
         intensity: str | None = None,
         quality: str | None = None,
         target_style: str | None = None,
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
         options: CloakOptions | None = None,
         **extra: Any,
     ) -> CloakResult:

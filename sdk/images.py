@@ -421,8 +421,12 @@ def decode(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     min_side: int = DEFAULT_MIN_SIDE,
+    digest: bool = False,
 ) -> DecodedImage:
-    """Decode ``source`` (path, bytes, binary file or PIL image) for cloaking, or raise a typed error."""
+    """Decode ``source`` (path, bytes, binary file or PIL image) for cloaking, or raise a typed error.
+
+    ``marker_digest`` (the pixel digest a marker's HMAC covers) is computed when the image claims a
+    sealed marker, or always with ``digest=True`` (for a file about to be sealed)."""
     if isinstance(source, Image.Image):
         buffer = io.BytesIO()
         # An in-memory image without a format: PNG, or TIFF for CMYK, which PNG cannot hold.
@@ -450,7 +454,8 @@ def decode(
             rgb, alpha, cmyk, mode = _pixels(oriented)
             metadata = _metadata(image, oriented, data, fmt)
             claimed = marker.from_metadata(metadata.xmp, metadata.comment)
-            digest = marker.pixel_digest(image) if claimed is not None and claimed.mac else None
+            sealed = claimed is not None and bool(claimed.mac)
+            pixels_digest = marker.pixel_digest(image) if digest or sealed else None
     return DecodedImage(
         rgb=np.ascontiguousarray(rgb),
         alpha=alpha,
@@ -459,5 +464,5 @@ def decode(
         metadata=metadata,
         sha256=hashlib.sha256(data).hexdigest(),
         cmyk=cmyk,
-        marker_digest=digest,
+        marker_digest=pixels_digest,
     )

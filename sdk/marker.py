@@ -262,7 +262,7 @@ def check(
     if not claimed.mac:
         return MarkerCheck("unverified", claimed)
     if max_pixels is None:
-        from stylecloak.settings import DEFAULT_MAX_PIXELS
+        from stylecloak.bounds import DEFAULT_MAX_PIXELS
 
         max_pixels = DEFAULT_MAX_PIXELS
     digest = _digest_of(data, max_pixels)
@@ -300,7 +300,9 @@ def from_metadata(xmp_packet: bytes | None, comment: bytes | None) -> Marker | N
 # ------------------------------------------------------------------------------------ writing
 
 
-def seal(data: bytes, fmt: str, marker: Marker, *, key: Any = None, reencode: Any = None) -> bytes:
+def seal(
+    data: bytes, fmt: str, marker: Marker, *, key: Any = None, reencode: Any = None, digest: bytes | None = None
+) -> bytes:
     """``data`` (an encoded image) with ``marker`` and its ``mac`` over the file's own decoded pixels.
 
     The properties go into the container's XMP, which changes no pixel. A format whose XMP cannot
@@ -310,7 +312,8 @@ def seal(data: bytes, fmt: str, marker: Marker, *, key: Any = None, reencode: An
     from stylecloak.errors import StylecloakError
     from stylecloak.rights import containers
 
-    digest = _digest_of(data, 1 << 62)
+    if digest is None:  # the caller decoded ``data`` already and passes its pixel digest: one decode
+        digest = _digest_of(data, 1 << 62)
     if digest is None:
         return data
     sealed = replace(marker, mac=_mac(key_of(key), marker, digest))

@@ -105,7 +105,7 @@ _IMAGE_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def error_response(exc: StylecloakError) -> JSONResponse:
+def json_error(exc: StylecloakError) -> JSONResponse:
     headers: dict[str, str] = {}
     if exc.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
@@ -118,7 +118,7 @@ def create_api(gateway: Gateway) -> FastAPI:
 
     async def handle_error(request: Request, exc: Exception) -> Response:
         error = exc if isinstance(exc, StylecloakError) else ServerError("internal error", detail=type(exc).__name__)
-        response = error_response(error)
+        response = json_error(error)
         if isinstance(error, OverloadedError) or error.status == 503:
             response.headers["Retry-After"] = retry_after
         return response
@@ -126,7 +126,7 @@ def create_api(gateway: Gateway) -> FastAPI:
     async def handle_invalid(request: Request, exc: Exception) -> Response:
         errors: list[dict[str, Any]] = getattr(exc, "errors", list)()
         where = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in errors)
-        return error_response(ConfigurationError(f"invalid request: {where or exc}"))
+        return json_error(ConfigurationError(f"invalid request: {where or exc}"))
 
     async def handle_http(request: Request, exc: Exception) -> Response:
         status = int(getattr(exc, "status_code", 500))

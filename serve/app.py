@@ -27,7 +27,7 @@ from .api import create_api
 from .config import AppConfig
 from .gateway import Gateway
 from .metrics import RayMetrics
-from .worker import Outcome, WorkerCore, WorkItem
+from .worker import WorkerCore, WorkItem, WorkResult
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class CloakWorker:
         self.cloak_batch.set_batch_wait_timeout_s(config.worker.batch_wait_timeout_s)  # type: ignore[attr-defined]
         self.waiting = 0
 
-    async def run(self, item: WorkItem) -> Outcome:
+    async def run(self, item: WorkItem) -> WorkResult:
         self.waiting += 1
         self.metrics.queue(self.waiting)
         try:
@@ -60,7 +60,7 @@ class CloakWorker:
             self.metrics.queue(self.waiting)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.05)
-    async def cloak_batch(self, items: list[WorkItem]) -> list[Outcome]:
+    async def cloak_batch(self, items: list[WorkItem]) -> list[WorkResult]:
         return await asyncio.to_thread(self.core.run_batch, items)
 
     def check_health(self) -> None:
@@ -73,10 +73,10 @@ class RayDispatcher:
     def __init__(self, worker: DeploymentHandle[Any]) -> None:
         self.worker = worker
 
-    async def __call__(self, item: WorkItem, timeout: float) -> Outcome:
+    async def __call__(self, item: WorkItem, timeout: float) -> WorkResult:
         response = self.worker.run.remote(item)
         try:
-            outcome: Outcome = await asyncio.wait_for(_awaited(response), timeout)
+            outcome: WorkResult = await asyncio.wait_for(_awaited(response), timeout)
             return outcome
         except TimeoutError as exc:
             response.cancel()  # type: ignore[no-untyped-call]

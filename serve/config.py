@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from stylecloak.bounds import MAX_STEPS
-from stylecloak.settings import DEFAULT_MAX_BYTES, Settings
+from stylecloak.bounds import DEFAULT_MAX_BYTES, MAX_STEPS
+from stylecloak.settings import Settings
 
 APP_NAME = "stylecloak"
 IMPORT_PATH = "stylecloak.serve:build_app"
@@ -66,7 +66,7 @@ class Autoscaling(_Frozen):
         return self
 
 
-class WorkerConfig(_Frozen):
+class CloakWorkerConfig(_Frozen):
     """The ``CloakWorker`` deployment: one replica per GPU (or per CPU slot)."""
 
     num_gpus: float = Field(default=1.0, ge=0, description="1 on GPU nodes; 0 on CPU (else it never starts).")
@@ -82,7 +82,7 @@ class WorkerConfig(_Frozen):
     graceful_shutdown_timeout_s: float = Field(default=60.0, ge=0)
 
     @model_validator(mode="after")
-    def _batches_fit(self) -> WorkerConfig:
+    def _batches_fit(self) -> CloakWorkerConfig:
         if self.max_ongoing_requests < self.max_batch_size:
             raise ValueError("max_ongoing_requests must be at least max_batch_size, or batches never fill")
         return self
@@ -160,7 +160,7 @@ class AppConfig(_Frozen):
     settings: dict[str, Any] = Field(
         default_factory=dict, description="stylecloak Settings fields for every replica (on top of STYLECLOAK_*)."
     )
-    worker: WorkerConfig = WorkerConfig()
+    worker: CloakWorkerConfig = CloakWorkerConfig()
     ingress: IngressConfig = IngressConfig()
 
     @field_validator("settings")
@@ -208,7 +208,7 @@ class AppConfig(_Frozen):
 def cpu_config(**changes: Any) -> AppConfig:
     """A single-machine CPU profile (``stylecloak serve``): no GPUs, one worker per ``cpus`` cores."""
     cpus = max(1, os.cpu_count() or 1)
-    worker = WorkerConfig(
+    worker = CloakWorkerConfig(
         num_gpus=0,
         num_cpus=cpus,
         replicas=1,
@@ -225,7 +225,7 @@ def cluster_config() -> AppConfig:
         tokens_file=CLUSTER_TOKENS_FILE,
         store="s3://stylecloak-jobs/jobs",
         settings={"device": "cuda"},
-        worker=WorkerConfig(num_gpus=1, num_cpus=4, autoscaling=Autoscaling(min_replicas=1, max_replicas=8)),
+        worker=CloakWorkerConfig(num_gpus=1, num_cpus=4, autoscaling=Autoscaling(min_replicas=1, max_replicas=8)),
     )
 
 

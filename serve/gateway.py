@@ -50,14 +50,14 @@ from .config import AppConfig
 from .jobs import JobBoard
 from .metrics import Metrics, NullMetrics
 from .store import open_store
-from .worker import Outcome, WorkItem
+from .worker import WorkItem, WorkResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 class Dispatcher(Protocol):
-    async def __call__(self, item: WorkItem, timeout: float) -> Outcome:
+    async def __call__(self, item: WorkItem, timeout: float) -> WorkResult:
         """Run ``item`` on a worker. Raises OverloadedError (queues full), WorkerLostError, RemoteTimeoutError."""
         ...
 
@@ -182,7 +182,7 @@ class Gateway:
             raise ServerError("the worker's answer does not belong to this upload")
         return self.image_response(outcome.data, outcome.content_type, outcome.report, options)
 
-    async def _run_sync(self, item: WorkItem) -> Outcome:
+    async def _run_sync(self, item: WorkItem) -> WorkResult:
         for attempt in range(1, self.config.job_attempts + 1):
             try:
                 return await self.dispatch(item, self.config.request_timeout_s)
@@ -276,7 +276,7 @@ class Gateway:
                 await asyncio.to_thread(self._fail, job_id, error)
             return
 
-    async def _with_heartbeat(self, job_id: str, work: Awaitable[Outcome]) -> Outcome:
+    async def _with_heartbeat(self, job_id: str, work: Awaitable[WorkResult]) -> WorkResult:
         task = asyncio.ensure_future(work)
         try:
             while True:

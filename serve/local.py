@@ -19,7 +19,7 @@ from stylecloak.errors import RemoteTimeoutError
 from .api import create_api
 from .config import AppConfig, cpu_config
 from .gateway import Gateway
-from .worker import Outcome, WorkerCore, WorkItem
+from .worker import WorkerCore, WorkItem, WorkResult
 
 
 class InProcessDispatcher:
@@ -28,7 +28,7 @@ class InProcessDispatcher:
     def __init__(self, core: WorkerCore) -> None:
         self.core = core
 
-    async def __call__(self, item: WorkItem, timeout: float) -> Outcome:
+    async def __call__(self, item: WorkItem, timeout: float) -> WorkResult:
         try:
             outcomes = await asyncio.wait_for(asyncio.to_thread(self.core.run_batch, [item]), timeout)
         except TimeoutError as exc:

@@ -2,7 +2,7 @@
 
 A batch (what ``@serve.batch`` collected) is split into groups that one engine call can take
 together: same image size and same options apart from the artist and the target style. Each item
-ends in an :class:`Outcome`: the cloaked bytes (sync requests), or a note that the job's result is
+ends in an :class:`WorkResult`: the cloaked bytes (sync requests), or a note that the job's result is
 in the store (jobs), or the typed error as a dict. Errors never cross as exceptions, so one bad
 upload never fails its batch-mates.
 """
@@ -47,7 +47,7 @@ class WorkItem:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class WorkResult:
     """What a worker hands back for one item. ``sha256`` is the input's, checked by the ingress."""
 
     data: bytes | None = None
@@ -108,9 +108,9 @@ class WorkerCore:
 
     # ------------------------------------------------------------------ a batch
 
-    def run_batch(self, works: Sequence[WorkItem]) -> list[Outcome]:
+    def run_batch(self, works: Sequence[WorkItem]) -> list[WorkResult]:
         with self._lock:
-            outcomes: list[Outcome | None] = [None] * len(works)
+            outcomes: list[WorkResult | None] = [None] * len(works)
             groups: dict[tuple[Any, ...], _Group] = {}
             for index, work in enumerate(works):
                 item = _Item(index, work)
@@ -123,7 +123,7 @@ class WorkerCore:
             for group in groups.values():
                 for item, outcome in zip(group.items, self._run_group(group.items), strict=True):
                     outcomes[item.index] = outcome
-            return [outcome or Outcome(error=ServerError("no outcome").to_dict()) for outcome in outcomes]
+            return [outcome or WorkResult(error=ServerError("no outcome").to_dict()) for outcome in outcomes]
 
     def _load(self, item: _Item) -> None:
         work = item.work
@@ -148,7 +148,7 @@ class WorkerCore:
         large = item.size is not None and item.size[0] * item.size[1] > BATCH_MAX_PIXELS
         return (("alone", item.index) if item.size is None or large else item.size, shared)
 
-    def _run_group(self, items: list[_Item]) -> list[Outcome]:
+    def _run_group(self, items: list[_Item]) -> list[WorkResult]:
         options = items[0].work.options
         started = time.perf_counter()
         steps = 0
@@ -171,6 +171,8 @@ class WorkerCore:
                 quality=options.quality,
                 progress=_GroupProgress(self.board, items, steps),
                 rights=rights,
+                # @serve.batch hands over at most this many; the engine must not split them again.
+                max_batch=self.config.worker.max_batch_size,
                 **overrides,
             )
         except StylecloakError as exc:
@@ -194,26 +196,26 @@ class WorkerCore:
                 self.metrics.cloak(seconds / len(items), result.code)
         return outcomes
 
-    def _succeeded(self, item: _Item, result: CloakResult) -> Outcome:
+    def _succeeded(self, item: _Item, result: CloakResult) -> WorkResult:
         job_id = item.work.job_id
         if job_id is None:
             report = encode_report(result.report)
-            return Outcome(data=result.data, content_type=result.content_type, report=report, sha256=item.sha256)
+            return WorkResult(data=result.data, content_type=result.content_type, report=report, sha256=item.sha256)
         if self.board.cancelled(job_id):
-            return Outcome(error=JobCancelledError(f"job {job_id} was cancelled").to_dict(), sha256=item.sha256)
+            return WorkResult(error=JobCancelledError(f"job {job_id} was cancelled").to_dict(), sha256=item.sha256)
         self.board.succeed(job_id, item.sha256, result)
-        return Outcome(stored=True, sha256=item.sha256)
+        return WorkResult(stored=True, sha256=item.sha256)
 
-    def _failed(self, item: _Item, error: StylecloakError) -> Outcome:
+    def _failed(self, item: _Item, error: StylecloakError) -> WorkResult:
         job_id = item.work.job_id
         if job_id is not None and not isinstance(error, JobCancelledError):
             try:
                 self.board.fail(job_id, error)
             except StylecloakError:
                 log.exception("could not record the failure of job %s", job_id)
-                return Outcome(error=error.to_dict(), sha256=item.sha256)
-            return Outcome(error=error.to_dict(), sha256=item.sha256, stored=True)
-        return Outcome(error=error.to_dict(), sha256=item.sha256)
+                return WorkResult(error=error.to_dict(), sha256=item.sha256)
+            return WorkResult(error=error.to_dict(), sha256=item.sha256, stored=True)
+        return WorkResult(error=error.to_dict(), sha256=item.sha256)
 
     def _rights(self, options: CloakOptions) -> Any:
         if options.rights is None:

@@ -17,13 +17,12 @@ import io
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from stylecloak.errors import MissingExtraError, StylecloakError
+from stylecloak.errors import MissingExtraError, StylecloakError, UploadTooLargeError
 from stylecloak.middleware.core import (
     HEADER,
     Outcome,
     Upload,
     UploadProtector,
-    UploadTooLargeError,
     rights_headers,
     summary_header,
 )

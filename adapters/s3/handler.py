@@ -22,8 +22,9 @@ from stylecloak.adapters.s3.aws import client_errors, describe_error
 from stylecloak.adapters.s3.config import S3Config
 from stylecloak.adapters.s3.events import ObjectEvent, parse_message
 from stylecloak.adapters.s3.metrics import Metrics
-from stylecloak.adapters.s3.processor import Outcome, Processor, Progress, RetryLater
+from stylecloak.adapters.s3.processor import EventOutcome, Processor, RetryLater
 from stylecloak.errors import MalformedEventError
+from stylecloak.jobs import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class DeadLetter:
 class Verdict:
     """The result of one message: its outcomes, its dead letters, and whether to retry it."""
 
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[EventOutcome] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     retry: RetryLater | None = None
 
@@ -93,7 +94,7 @@ class EventHandler:
         message_id: str | None = None,
         receive_count: int = 1,
         max_receives: int | None = None,
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
     ) -> Verdict:
         started = time.perf_counter()
         verdict = Verdict()

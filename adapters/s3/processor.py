@@ -17,7 +17,6 @@ failures raise :class:`RetryLater`; the caller keeps the message and tries again
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -26,6 +25,7 @@ from stylecloak.adapters.s3.aws import client_errors, describe_error, is_not_fou
 from stylecloak.adapters.s3.config import Route, S3Config
 from stylecloak.adapters.s3.events import ObjectEvent, clean_etag
 from stylecloak.errors import AlreadyCloakedError, ConfigurationError, ImageError, StylecloakError
+from stylecloak.jobs import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,10 @@ SETTINGS_KEY = "stylecloak-settings"
 VERSION_KEY = "stylecloak-version"
 
 Status = Literal["written", "skipped", "dead_letter"]
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class EventOutcome:
     """What happened to one event. ``reason`` is a short code (``cloaked``, ``up_to_date``, …)."""
 
     status: Status
@@ -75,7 +74,7 @@ class Identity:
 
 
 class Processor:
-    """Turns one :class:`ObjectEvent` into an :class:`Outcome`, or raises :class:`RetryLater`."""
+    """Turns one :class:`ObjectEvent` into an :class:`EventOutcome`, or raises :class:`RetryLater`."""
 
     def __init__(self, config: S3Config, client: Any, s3: Any) -> None:
         self.config = config
@@ -83,12 +82,12 @@ class Processor:
         self.s3 = s3
         self._errors = client_errors()
 
-    def process(self, event: ObjectEvent, *, progress: Progress | None = None) -> Outcome:
+    def process(self, event: ObjectEvent, *, progress: ProgressCallback | None = None) -> EventOutcome:
         if not event.created:
-            return Outcome("skipped", "not_a_create", event, event.event_name)
+            return EventOutcome("skipped", "not_a_create", event, event.event_name)
         route = self.config.route_for(event.bucket, event.key)
         if route is None:
-            return Outcome("skipped", "unrouted", event, "no route watches this key")
+            return EventOutcome("skipped", "unrouted", event, "no route watches this key")
         out_bucket, out_key = route.destination.bucket, route.output_key(event.key)
         if self.config.watched(out_bucket, out_key):  # the config refuses this; never trust it blindly
             raise ConfigurationError(f"refusing to write s3://{out_bucket}/{out_key}: a watched key")
@@ -99,21 +98,23 @@ class Processor:
         if source is None:
             # Deleted after the upload, or already moved to the archive by an earlier delivery.
             if output is not None and event.etag and (output.get("Metadata") or {}).get(SOURCE_ETAG_KEY) == event.etag:
-                return Outcome("skipped", "already_done", event, "the original was archived", output_url)
-            return Outcome("skipped", "source_missing", event, "the object no longer exists")
+                return EventOutcome("skipped", "already_done", event, "the original was archived", output_url)
+            return EventOutcome("skipped", "source_missing", event, "the object no longer exists")
         identity = Identity(clean_etag(source.get("ETag")) or "", source.get("VersionId") or "")
         if identity.recorded_by(output):
             self._finish_original(route, event.bucket, event.key, source, identity)
-            return Outcome("skipped", "up_to_date", event, "the output was made from this version", output_url)
+            return EventOutcome("skipped", "up_to_date", event, "the output was made from this version", output_url)
 
         metadata: dict[str, str] = dict(source.get("Metadata") or {})
         size = int(source.get("ContentLength") or 0)
         if size == 0:
-            return Outcome("dead_letter", "empty_object", event, "the object is empty")
+            return EventOutcome("dead_letter", "empty_object", event, "the object is empty")
         if size > route.max_bytes:
-            return Outcome("dead_letter", "image_too_large", event, f"{size} bytes > the route's {route.max_bytes}")
+            return EventOutcome(
+                "dead_letter", "image_too_large", event, f"{size} bytes > the route's {route.max_bytes}"
+            )
         if not route.accepts_type(source.get("ContentType")):
-            return Outcome(
+            return EventOutcome(
                 "dead_letter", "unsupported_content_type", event, f"Content-Type {source.get('ContentType')!r}"
             )
         data = self._get(event.bucket, event.key, identity)
@@ -132,7 +133,7 @@ class Processor:
         except AlreadyCloakedError:
             return self._already_cloaked(route, event, data, source, identity, output, output_url)
         except ImageError as exc:
-            return Outcome("dead_letter", exc.code, event, exc.message)
+            return EventOutcome("dead_letter", exc.code, event, exc.message)
         except StylecloakError as exc:
             raise RetryLater(exc.code, exc.message) from exc
         extra = {
@@ -143,9 +144,9 @@ class Processor:
             route, event, out_bucket, out_key, result.data, result.content_type, source, identity, extra, output
         )
         if not written:
-            return Outcome("skipped", "duplicate", event, "a concurrent delivery wrote the output", output_url)
+            return EventOutcome("skipped", "duplicate", event, "a concurrent delivery wrote the output", output_url)
         self._finish_original(route, event.bucket, event.key, source, identity)
-        return Outcome("written", "cloaked", event, result.report.target_style, output_url)
+        return EventOutcome("written", "cloaked", event, result.report.target_style, output_url)
 
     # ------------------------------------------------------------------ steps
 
@@ -237,15 +238,15 @@ class Processor:
         identity: Identity,
         output: dict[str, Any] | None,
         output_url: str,
-    ) -> Outcome:
+    ) -> EventOutcome:
         if route.already_cloaked == "skip":
-            return Outcome("skipped", "already_cloaked", event, "the upload carries a verified stylecloak marker")
+            return EventOutcome("skipped", "already_cloaked", event, "the upload carries a verified stylecloak marker")
         content_type = source.get("ContentType") or "application/octet-stream"
         bucket, key = route.destination.bucket, route.output_key(event.key)
         if not self._put_output(route, event, bucket, key, data, content_type, source, identity, {}, output):
-            return Outcome("skipped", "duplicate", event, "a concurrent delivery wrote the output", output_url)
+            return EventOutcome("skipped", "duplicate", event, "a concurrent delivery wrote the output", output_url)
         self._finish_original(route, event.bucket, event.key, source, identity)
-        return Outcome("written", "published", event, "already cloaked; copied as it is", output_url)
+        return EventOutcome("written", "published", event, "already cloaked; copied as it is", output_url)
 
     def _finish_original(self, route: Route, bucket: str, key: str, source: dict[str, Any], identity: Identity) -> None:
         """Move the original to the archive (if the route says so): copy, verify, then delete."""

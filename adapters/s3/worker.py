@@ -26,7 +26,7 @@ from stylecloak.adapters.s3.aws import client_errors, describe_error
 from stylecloak.adapters.s3.config import S3Config, WorkerConfig
 from stylecloak.adapters.s3.handler import EventHandler, Verdict
 from stylecloak.adapters.s3.metrics import Metrics
-from stylecloak.adapters.s3.processor import Outcome, RetryLater
+from stylecloak.adapters.s3.processor import EventOutcome, RetryLater
 from stylecloak.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class Job:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, done: int = 0, total: int = 0) -> None:
-        """Progress callback of the cloak: abort it once the message was handed back."""
+        """ProgressCallback callback of the cloak: abort it once the message was handed back."""
         if self.released:
             raise Released(self.message_id)
 
@@ -65,7 +65,7 @@ class WorkerStats:
     dead_lettered: int = 0
     receive_counts: Counter[int] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
-    recent: deque[Outcome] = field(default_factory=lambda: deque(maxlen=1000))
+    recent: deque[EventOutcome] = field(default_factory=lambda: deque(maxlen=1000))
 
 
 class Worker:

@@ -98,7 +98,7 @@ def secure_ray_environment() -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stylecloak.serve.config import IngressConfig, WorkerConfig, cluster_config, cpu_config, render_yaml
+    from stylecloak.serve.config import CloakWorkerConfig, IngressConfig, cluster_config, cpu_config, render_yaml
     from stylecloak.settings import get_settings
 
     if args.print_config:
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     config = cpu_config(
         tokens=[token],
         store=args.store or "",
-        worker=WorkerConfig(
+        worker=CloakWorkerConfig(
             num_gpus=args.gpus,
             num_cpus=per_worker,
             replicas=args.replicas,

@@ -25,7 +25,7 @@ from stylecloak._version import __version__
 from stylecloak.engine import budget as budgets
 from stylecloak.engine import device, metrics, preview, reach, robustness, views
 from stylecloak.engine.geometry import Grid, to_array, to_tensor, upsample
-from stylecloak.engine.optimize import Goal, Objective, Progress, optimise
+from stylecloak.engine.optimize import Goal, Objective, optimise
 from stylecloak.engine.style_transfer import LatentStats, StyleStatsCache, adain
 from stylecloak.engine.targeting import Prepared, Term, latent_goals, parse_extractors, rendition_goals
 from stylecloak.errors import (
@@ -36,6 +36,7 @@ from stylecloak.errors import (
     StylecloakError,
 )
 from stylecloak.images import DecodedImage, ImageInput
+from stylecloak.jobs import ProgressCallback
 from stylecloak.models import extractors
 from stylecloak.result import CloakReport, CloakResult
 from stylecloak.settings import Settings, get_settings
@@ -130,7 +131,7 @@ class Cloaker:
         *,
         artist_id: str | None,
         target_style: str | None,
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
     ) -> targets.TargetChoice:
         """Explicit style, else the artist's stored one, else the configured rule (then stored).
         ``progress`` is called at every step of the trial cloaks, which report no steps of their own."""
@@ -197,7 +198,7 @@ class Cloaker:
         quality: str | None = None,
         target_style: str | None = None,
         target_image: ImageInput | np.ndarray | None = None,
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
         force: bool = False,
         rights: Any = None,
         **overrides: Any,
@@ -235,7 +236,7 @@ class Cloaker:
         target_images: Sequence[ImageInput | np.ndarray | None] | None = None,
         intensity: str | None = None,
         quality: str | None = None,
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
         force: bool = False,
         rights: Any = None,
         max_batch: int = 8,
@@ -294,7 +295,7 @@ class Cloaker:
         target_image: ImageInput | np.ndarray | None,
         params: presets.CloakParams,
         force: bool,
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
     ) -> _Job:
         decoded = self.decode(image)
         # Only a marker that verifies against these pixels under the platform's key counts.
@@ -329,7 +330,7 @@ class Cloaker:
         return rendition_goals(self.terms, prepared, [r for r in renditions if r is not None])
 
     def _run(
-        self, batch: Sequence[_Job], params: presets.CloakParams, rights: Any, progress: Progress
+        self, batch: Sequence[_Job], params: presets.CloakParams, rights: Any, progress: ProgressCallback
     ) -> list[CloakResult | StylecloakError]:
         started = time.perf_counter()
         first = batch[0].prepared
@@ -402,13 +403,14 @@ class Cloaker:
             data = encoding.encode(decoded, rgb, quality=quality, xmp_updates=updates, gif_comment=mark.gif_comment())
             return data, rgb
 
-        data, out_rgb, x_saved, spent = self._saved_within_budget(prepared, save, params.budget_p)
+        data, out_rgb, x_saved, spent, digest = self._saved_within_budget(prepared, save, params.budget_p)
         # The marker's HMAC over the saved file's pixels, written into its XMP (no pixel changes).
         data = marker.seal(
             data,
             decoded.format,
             mark,
             key=self.settings,
+            digest=digest,
             reencode=lambda props: encoding.encode(
                 decoded, out_rgb, quality=quality, xmp_updates={marker.NAMESPACE: props}, gif_comment=mark.gif_comment()
             ),
@@ -483,16 +485,17 @@ class Cloaker:
         full = self.budget.distance(grid.to_render(x_saved), prepared.x_render)
         return float(torch.maximum(working, full)[0])
 
-    def _decoded(self, data: bytes) -> Tensor:
-        saved = images.decode(data, max_pixels=1 << 62, max_bytes=1 << 62, min_side=1)
-        return to_tensor(saved.rgb, self.compute.device)
+    def _decoded(self, data: bytes) -> tuple[Tensor, bytes | None]:
+        """A saved file's pixels, and the digest its marker's HMAC covers (one decode for both)."""
+        saved = images.decode(data, max_pixels=1 << 62, max_bytes=1 << 62, min_side=1, digest=True)
+        return to_tensor(saved.rgb, self.compute.device), saved.marker_digest
 
     @torch.no_grad()
     def _saved_within_budget(
         self, prepared: Prepared, save: Callable[[float], tuple[bytes, np.ndarray]], p: float
-    ) -> tuple[bytes, np.ndarray, Tensor, float]:
-        """The saved file, its pixels before encoding, its pixels decoded back and the budget it spends,
-        with the budget holding on the file itself.
+    ) -> tuple[bytes, np.ndarray, Tensor, float, bytes | None]:
+        """The saved file, its pixels before encoding, its pixels decoded back, the budget it spends and
+        its pixel digest, with the budget holding on the file itself.
 
         The optimiser's line search meets the budget on δ; the codec then adds its own error, and more
         of it on a cloaked image than on the original (its fine texture costs JPEG's quantiser more).
@@ -502,10 +505,10 @@ class Cloaker:
         (GIF) has room for almost no cloak: its dither alone costs more than the default budget.
         """
 
-        def attempt(scale: float) -> tuple[bytes, np.ndarray, Tensor, float]:
+        def attempt(scale: float) -> tuple[bytes, np.ndarray, Tensor, float, bytes | None]:
             data, rgb = save(scale)
-            x_saved = self._decoded(data)
-            return data, rgb, x_saved, self._spent(prepared, x_saved)
+            x_saved, digest = self._decoded(data)
+            return data, rgb, x_saved, self._spent(prepared, x_saved), digest
 
         best = attempt(1.0)
         over = best[3]
@@ -611,7 +614,7 @@ def cloak(
     intensity: str | None = None,
     quality: str | None = None,
     target_style: str | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     settings: Settings | None = None,
     rights: Any = None,
     **overrides: Any,

@@ -35,10 +35,10 @@ import torch.nn.functional as F
 from stylecloak.engine.budget import Budget
 from stylecloak.engine.geometry import Grid
 from stylecloak.engine.transforms import Transform, quantize
+from stylecloak.jobs import ProgressCallback
 from stylecloak.models.extractors import FeatureExtractor
 from torch import Tensor
 
-Progress = Callable[[int, int], None]
 COARSE = 4
 LINE_SEARCH_STEPS = 8
 
@@ -108,7 +108,7 @@ class Trace:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Optimised:
     delta: Tensor  # on the grid it was optimised on (working or render), N×3×h×w
     trace: Trace
     scale: Tensor  # (N,) factor the final line search applied to meet the budget (1 = none needed)
@@ -158,8 +158,8 @@ def optimise(
     gray: Sequence[bool] | None = None,
     seed: int = 0,
     coarse: int = COARSE,
-    progress: Progress | None = None,
-) -> Outcome:
+    progress: ProgressCallback | None = None,
+) -> Optimised:
     """δ for each image of ``x_render`` (N×3×H×W in [0, 1], render size), on ``delta_on``'s grid.
 
     δ = fine + upsample(coarse part at 1/``coarse`` size): the same set of perturbations, but the
@@ -252,7 +252,7 @@ def optimise(
     with torch.no_grad():
         final_delta = project(combined(delta.detach()))
         final, scale = _enforce_budget(final_delta, lambda d: distance(d, rendered(d)), objective.budget_p)
-    return Outcome(final, trace, scale)
+    return Optimised(final, trace, scale)
 
 
 @torch.no_grad()

@@ -16,9 +16,10 @@ import torch
 from stylecloak.engine import metrics
 from stylecloak.engine.budget import Budget
 from stylecloak.engine.geometry import Grid
-from stylecloak.engine.optimize import Objective, Progress, optimise
+from stylecloak.engine.optimize import Objective, optimise
 from stylecloak.engine.targeting import Prepared, Term, latent_goals
 from stylecloak.images import DecodedImage
+from stylecloak.jobs import ProgressCallback
 from stylecloak.presets import CloakParams
 from stylecloak.styles import Style
 from torch import Tensor
@@ -44,7 +45,7 @@ def trial_shifts(
     *,
     resolution: int = TRIAL_RESOLUTION,
     steps: int = TRIAL_STEPS,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> list[float]:
     """The latent shift a ``steps``-step cloak at ``resolution`` px reaches toward each style."""
     prepared = _prepare(term, decoded, x_full, min(resolution, params.working_resolution))

@@ -13,7 +13,7 @@ from stylecloak.serve.config import (
     CONFIG_FILE,
     IMPORT_PATH,
     AppConfig,
-    WorkerConfig,
+    CloakWorkerConfig,
     cluster_config,
     cpu_config,
     main,
@@ -50,7 +50,7 @@ def test_cpu_profile_never_asks_for_a_gpu() -> None:
 
 def test_invalid_configurations_are_refused() -> None:
     with pytest.raises(ValueError, match="max_batch_size"):
-        WorkerConfig(max_batch_size=8, max_ongoing_requests=4)
+        CloakWorkerConfig(max_batch_size=8, max_ongoing_requests=4)
     with pytest.raises(ValueError, match="unknown settings"):
         AppConfig(settings={"no_such_setting": 1})
     with pytest.raises(ValueError, match="tokens_file"):

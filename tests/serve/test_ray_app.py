@@ -23,7 +23,7 @@ from ray import serve  # noqa: E402
 from stylecloak.client import AsyncClient, Client  # noqa: E402
 from stylecloak.errors import JobFailedError, OverloadedError  # noqa: E402
 from stylecloak.serve.app import build_app, run_app  # noqa: E402
-from stylecloak.serve.config import IngressConfig, WorkerConfig, cpu_config  # noqa: E402
+from stylecloak.serve.config import CloakWorkerConfig, IngressConfig, cpu_config  # noqa: E402
 
 from tests.conftest import encoded, painting  # noqa: E402
 from tests.serve.conftest import TOKEN, RayCluster, free_port  # noqa: E402
@@ -36,7 +36,7 @@ APP = "stylecloak"
 def endpoint(ray_cluster: RayCluster, engine_settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    worker = WorkerConfig(
+    worker = CloakWorkerConfig(
         num_gpus=0, num_cpus=1, replicas=1, max_batch_size=2, max_ongoing_requests=2, max_queued_requests=2
     )
     config = cpu_config(
