@@ -44,10 +44,18 @@ class CloakCall:
         return cls(CloakOptions.build(**merged), merged.get("rights"))
 
     def engine_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``Cloaker.cloak``."""
-        kwargs = self.options.model_dump(exclude={"rights"}, exclude_none=True)
-        kwargs["rights"] = self.rights
-        return kwargs
+        """Keyword arguments for ``Cloaker.cloak``; the rights are written after it (:meth:`finish`)."""
+        return self.options.model_dump(exclude={"rights"}, exclude_none=True)
+
+    def finish(self, result: CloakResult) -> CloakResult:
+        """The step after the engine: the caller's rights signals written into the cloaked file."""
+        if self.rights is None:
+            return result
+        from stylecloak.rights import RightsPolicy
+        from stylecloak.rights.signals import signed
+
+        policy = self.rights if isinstance(self.rights, RightsPolicy) else RightsPolicy.from_mapping(self.rights)
+        return signed(result, policy)
 
     def remote(self) -> CloakOptions:
         """The options a remote endpoint is sent."""
@@ -87,7 +95,7 @@ class LocalBackend:
         self.settings = settings
         self._cloaker = cloaker
         self.stats = ClientStats()
-        self.jobs = LocalJobRunner(self._run)
+        self.jobs: LocalJobRunner[CloakCall] = LocalJobRunner(self._run)
 
     @property
     def cloaker(self) -> Any:
@@ -97,20 +105,20 @@ class LocalBackend:
             self._cloaker = default_cloaker(self.settings)
         return self._cloaker
 
-    def _run(self, image: ImageInput, progress: ProgressCallback | None, kwargs: dict[str, Any]) -> CloakResult:
-        result: CloakResult = self.cloaker.cloak(image, progress=progress, **kwargs)
-        return result
+    def _run(self, image: ImageInput, progress: ProgressCallback | None, call: CloakCall) -> CloakResult:
+        result: CloakResult = self.cloaker.cloak(image, progress=progress, **call.engine_kwargs())
+        return call.finish(result)
 
     def cloak(self, image: ImageInput, call: CloakCall, progress: ProgressCallback | None) -> CloakResult:
         self.stats.requests += 1
-        return self._run(image, progress, call.engine_kwargs())
+        return self._run(image, progress, call)
 
     def submit(self, image: ImageInput, call: CloakCall) -> JobStatus:
         self.stats.requests += 1
         if not isinstance(image, (str, bytes)) and hasattr(image, "read"):
             # The caller may close its file before the job starts.
             image = read_bytes(image, self.settings.max_bytes)
-        return self.jobs.submit(image, call.engine_kwargs())
+        return self.jobs.submit(image, call)
 
     def job_status(self, job_id: str) -> JobStatus:
         return self.jobs.status(job_id)

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Generic, Protocol, TypeVar
 
 from stylecloak.errors import (
     JobCancelledError,
@@ -34,6 +34,7 @@ from stylecloak.result import CloakResult
 from stylecloak.wire import JobStatus, error_from_dict
 
 ProgressCallback = Callable[[int, int], None]
+Call = TypeVar("Call")
 
 # Polling starts fast (small jobs finish in a second) and slows down for long ones.
 POLL_FIRST_S = 0.1
@@ -190,16 +191,17 @@ class _LocalJob:
         )
 
 
-class LocalJobRunner:
-    """Jobs for the local backend: one background thread runs them in order (a cloak uses every core)."""
+class LocalJobRunner(Generic[Call]):
+    """Jobs for the local backend: one background thread runs them in order (a cloak uses every core).
+    ``run(image, progress, call)`` does one; ``call`` is whatever the backend describes a call with."""
 
-    def __init__(self, run: Callable[[ImageInput, ProgressCallback, dict[str, Any]], CloakResult]) -> None:
+    def __init__(self, run: Callable[[ImageInput, ProgressCallback, Call], CloakResult]) -> None:
         self._run = run
         self._jobs: dict[str, _LocalJob] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
-    def submit(self, image: ImageInput, call: dict[str, Any]) -> JobStatus:
+    def submit(self, image: ImageInput, call: Call) -> JobStatus:
         job = _LocalJob(id=uuid.uuid4().hex, created_at=time.time())
         with self._lock:
             self._forget_oldest()
@@ -214,7 +216,7 @@ class LocalJobRunner:
         for job in sorted(finished, key=lambda item: item.updated_at)[: max(0, len(self._jobs) - KEEP_LOCAL_JOBS)]:
             del self._jobs[job.id]
 
-    def _execute(self, job: _LocalJob, image: ImageInput, call: dict[str, Any]) -> None:
+    def _execute(self, job: _LocalJob, image: ImageInput, call: Call) -> None:
         if job.cancelled.is_set():
             return
         job.state, job.updated_at = "running", time.time()

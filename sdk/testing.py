@@ -110,9 +110,7 @@ class FakeCloaker:
                 progress(step + 1, params.steps)
         style = target_style or FAKE_STYLE
         out_rgb = _nudged(decoded)
-        data, rights_info = _write(
-            decoded, out_rgb, marker.Marker(__version__, params.settings_hash(), style), s, rights
-        )
+        data = _write(decoded, out_rgb, marker.Marker(__version__, params.settings_hash(), style), s)
         change = float(np.abs(out_rgb - decoded.rgb).max())
         report = CloakReport(
             version=__version__,
@@ -138,10 +136,14 @@ class FakeCloaker:
             working_size=decoded.size,
             settings_hash=params.settings_hash(),
             robustness="none",
-            rights=rights_info,
             input_marker=found.state,
         )
-        return CloakResult(data=data, content_type=decoded.content_type, format=decoded.format, report=report)
+        result = CloakResult(data=data, content_type=decoded.content_type, format=decoded.format, report=report)
+        if rights is None:
+            return result
+        from stylecloak.rights.signals import signed  # the step after the engine, as in the Cloaker
+
+        return signed(result, rights)
 
     def cloak_many(
         self,
@@ -228,10 +230,8 @@ def _psnr(before: np.ndarray, after: np.ndarray) -> float:
     return round(10 * float(np.log10(1 / mse)), 2) if mse > 0 else 100.0  # identical: capped, JSON has no inf
 
 
-def _write(
-    decoded: DecodedImage, rgb: np.ndarray, mark: marker.Marker, settings: Settings, rights: Any
-) -> tuple[bytes, dict[str, Any] | None]:
-    """Encode, seal the marker and write the rights signals, in the engine's order."""
+def _write(decoded: DecodedImage, rgb: np.ndarray, mark: marker.Marker, settings: Settings) -> bytes:
+    """Encode and seal the marker, as the engine does."""
     quality = encoding.output_quality(decoded, settings.jpeg_quality, settings.min_jpeg_quality)
 
     def encode(props: dict[str, Any]) -> bytes:
@@ -239,13 +239,7 @@ def _write(
             decoded, rgb, quality=quality, xmp_updates={marker.NAMESPACE: props}, gif_comment=mark.gif_comment()
         )
 
-    data = marker.seal(encode(mark.xmp_properties()), decoded.format, mark, key=settings, reencode=encode)
-    if rights is None:
-        return data, None
-    from stylecloak.rights import apply as apply_rights
-
-    signed, info = apply_rights(data, decoded.format, rights)
-    return signed, info
+    return marker.seal(encode(mark.xmp_properties()), decoded.format, mark, key=settings, reencode=encode)
 
 
 class FakeClient(Client):

@@ -152,6 +152,7 @@ class WorkerCore:
         options = items[0].work.options
         started = time.perf_counter()
         steps = 0
+        rights = None
         try:
             rights = self._rights(options)
             overrides = options.overrides()
@@ -170,7 +171,6 @@ class WorkerCore:
                 intensity=options.intensity,
                 quality=options.quality,
                 progress=_GroupProgress(self.board, items, steps),
-                rights=rights,
                 # @serve.batch hands over at most this many; the engine must not split them again.
                 max_batch=self.config.worker.max_batch_size,
                 **overrides,
@@ -187,6 +187,9 @@ class WorkerCore:
         seconds = time.perf_counter() - started
         self.metrics.batch(len(items), steps, seconds)
         outcomes = []
+        if rights is not None:
+            # The step after the engine: the signals go into each finished file.
+            results = [self._signed(result, rights) for result in results]
         for item, result in zip(items, results, strict=True):
             if isinstance(result, CloakResult):
                 outcomes.append(self._succeeded(item, result))
@@ -216,6 +219,17 @@ class WorkerCore:
                 return WorkResult(error=error.to_dict(), sha256=item.sha256)
             return WorkResult(error=error.to_dict(), sha256=item.sha256, stored=True)
         return WorkResult(error=error.to_dict(), sha256=item.sha256)
+
+    @staticmethod
+    def _signed(result: CloakResult | StylecloakError, rights: Any) -> CloakResult | StylecloakError:
+        if not isinstance(result, CloakResult):
+            return result
+        from stylecloak.rights.signals import signed
+
+        try:
+            return signed(result, rights)
+        except StylecloakError as exc:
+            return exc
 
     def _rights(self, options: CloakOptions) -> Any:
         if options.rights is None:

@@ -43,3 +43,13 @@ def test_importing_stylecloak_needs_no_extras() -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "False"
     assert lines[1].startswith("MissingExtraError") and "stylecloak[engine]" in lines[1]
+
+
+def test_the_models_package_never_imports_the_engine() -> None:
+    """The engine uses models; models using the engine was a package cycle (models → engine.device)."""
+    import ast
+
+    for path in (ROOT / "sdk" / "models").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith("stylecloak.engine"), f"{path.name} imports {node.module}"

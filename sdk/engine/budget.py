@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import torch
-from stylecloak.engine.device import Compute
 from stylecloak.engine.metrics import ssim
 from stylecloak.errors import ConfigurationError, MissingExtraError, ModelCorruptError, ModelNotFoundError
 from stylecloak.models import weights
+from stylecloak.models.device import Compute
 from stylecloak.models.registry import get_spec
 from stylecloak.settings import Settings
 from torch import Tensor, nn

@@ -23,7 +23,7 @@ from PIL import Image
 from stylecloak import encoding, images, marker, presets, targets
 from stylecloak._version import __version__
 from stylecloak.engine import budget as budgets
-from stylecloak.engine import device, metrics, preview, reach, robustness, views
+from stylecloak.engine import metrics, preview, reach, robustness, views
 from stylecloak.engine.geometry import Grid, to_array, to_tensor, upsample
 from stylecloak.engine.optimize import Goal, Objective, optimise
 from stylecloak.engine.style_transfer import LatentStats, StyleStatsCache, adain
@@ -37,8 +37,9 @@ from stylecloak.errors import (
 )
 from stylecloak.images import DecodedImage, ImageInput
 from stylecloak.jobs import ProgressCallback
-from stylecloak.models import extractors
+from stylecloak.models import device, extractors
 from stylecloak.result import CloakReport, CloakResult
+from stylecloak.rights.signals import signed
 from stylecloak.settings import Settings, get_settings
 from stylecloak.styles import TEXT_STYLES, Catalogue
 from torch import Tensor
@@ -362,10 +363,8 @@ class Cloaker:
         for row, job in enumerate(batch):
             try:
                 targets_row = [t[row : row + 1] for t in clean_targets]
-                result = self._finish(
-                    job, outcome.delta[row : row + 1], plan.delta_on, targets_row, params, rights, started
-                )
-                results.append(result)
+                result = self._finish(job, outcome.delta[row : row + 1], plan.delta_on, targets_row, params, started)
+                results.append(signed(result, rights) if rights is not None else result)
             except StylecloakError as exc:
                 results.append(exc)
         return [
@@ -382,7 +381,6 @@ class Cloaker:
         delta_on: str,
         target_latents: list[Tensor],
         params: presets.CloakParams,
-        rights: Any,
         started: float,
     ) -> CloakResult:
         prepared = job.prepared
@@ -415,12 +413,6 @@ class Cloaker:
                 decoded, out_rgb, quality=quality, xmp_updates={marker.NAMESPACE: props}, gif_comment=mark.gif_comment()
             ),
         )
-        rights_info = None
-        if rights is not None:
-            # Metadata only, after the pixels are final; signing (C2PA) must be the last step.
-            from stylecloak.rights import apply as apply_rights
-
-            data, rights_info = apply_rights(data, decoded.format, rights)
         measured = self.measure(prepared, x_saved, target_latents, self._view_target(job), params.mimic_resolutions)
         seconds = time.perf_counter() - started
         shifts = measured["shifts"]
@@ -454,7 +446,6 @@ class Cloaker:
             working_size=prepared.grid.padded,
             settings_hash=params.settings_hash(),
             robustness=params.robustness,
-            rights=rights_info,
             input_marker=job.marker_state,
         )
         log.info(

@@ -33,7 +33,6 @@ from PIL import Image
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from stylecloak import images
-from stylecloak.engine.device import Compute
 from stylecloak.engine.geometry import resize
 from stylecloak.errors import (
     ConfigurationError,
@@ -42,6 +41,7 @@ from stylecloak.errors import (
     ModelCorruptError,
     ModelNotFoundError,
 )
+from stylecloak.models.device import Compute
 from stylecloak.models.diffusers_vae import hub_offline, hub_reachable
 from stylecloak.settings import Settings
 from stylecloak.styles import Style

@@ -36,9 +36,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 import torch
-from stylecloak.engine.device import Compute
 from stylecloak.errors import ConfigurationError, MissingExtraError, ModelCorruptError, ModelNotFoundError
 from stylecloak.models import weights
+from stylecloak.models.device import Compute
 from stylecloak.models.extractors import FeatureExtractor, freeze
 from stylecloak.models.registry import DIFFUSERS_CLASSES, ModelSpec
 from stylecloak.settings import Settings

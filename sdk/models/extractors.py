@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from stylecloak.engine.device import Compute
 from stylecloak.errors import ConfigurationError, ModelCorruptError
 from stylecloak.models import taesd, weights
+from stylecloak.models.device import Compute
 from stylecloak.models.registry import ModelSpec, resolve_spec
 from stylecloak.settings import Settings
 from torch import Tensor, nn

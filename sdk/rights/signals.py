@@ -6,10 +6,12 @@ there), the C2PA manifest last, because its signature covers every other byte of
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from stylecloak import xmp
 from stylecloak.errors import UnsupportedImageError
+from stylecloak.result import CloakResult
 from stylecloak.rights import containers, provenance
 from stylecloak.rights.policy import CAWG_LABEL, RightsPolicy
 from stylecloak.rights.web import http_headers
@@ -45,6 +47,13 @@ def write_reservation(data: bytes, fmt: str, policy: RightsPolicy) -> tuple[byte
     if policy.constraints:
         line += f"; plus:OtherConstraints = {policy.constraints!r}"
     return data, line
+
+
+def signed(result: CloakResult, policy: RightsPolicy) -> CloakResult:
+    """``result`` with ``policy``'s signals written into its file and its report: the step after the
+    engine (the pixels are final; C2PA signing, where configured, is the very last write)."""
+    data, info = apply(result.data, result.format, policy)
+    return dataclasses.replace(result, data=data, report=result.report.model_copy(update={"rights": info}))
 
 
 def apply(data: bytes, fmt: str, policy: RightsPolicy) -> tuple[bytes, dict[str, Any]]:

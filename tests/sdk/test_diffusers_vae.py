@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 from stylecloak import errors
-from stylecloak.engine.device import Compute
 from stylecloak.models import diffusers_vae, extractors, registry
+from stylecloak.models.device import Compute
 from stylecloak.models.registry import ModelSpec, resolve_spec
 from stylecloak.settings import Settings
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 from stylecloak import errors
-from stylecloak.engine.device import Compute
 from stylecloak.engine.img2img import GivenRendition, Img2ImgRenderer, Img2ImgSettings, image_sha256
+from stylecloak.models.device import Compute
 from stylecloak.settings import Settings
 from stylecloak.styles import TEXT_STYLES
 

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 from stylecloak import errors
-from stylecloak.engine import device
 from stylecloak.engine.geometry import Grid, to_tensor
 from stylecloak.images import decode
-from stylecloak.models import extractors
+from stylecloak.models import device, extractors
 from stylecloak.settings import Settings
 
 from tests.conftest import ART
