@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -84,7 +83,9 @@ def gallery(tmp_path_factory: pytest.TempPathFactory, shared_models: Path, sessi
     samples.mkdir()
     for name in ("shipwreck.jpg", "the_scream.jpg"):
         if (ART / name).is_file():
-            shutil.copy(ART / name, samples / name)
+            # Smaller copies: the test is about the browser's path, and each seeded cloak is a real one.
+            with Image.open(ART / name) as image:
+                image.convert("RGB").resize(_fit(image.size, 480)).save(samples / name, quality=92)
         else:
             (samples / name).write_bytes(encoded(painting(480, 360, seed=len(name)), "JPEG", quality=92))
     manage(env, "seed_gallery", ARTIST, "--password", PASSWORD, "--samples", str(samples))
@@ -134,10 +135,16 @@ def painting_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("upload") / "starry_night.png"
     source = ART / "starry_night.jpg"
     if source.is_file():
-        Image.open(source).convert("RGB").save(path, format="PNG")
+        with Image.open(source) as image:
+            image.convert("RGB").resize(_fit(image.size, 640)).save(path, format="PNG")
     else:
         path.write_bytes(encoded(painting(800, 500, seed=7), "PNG"))
     return path
+
+
+def _fit(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    scale = min(1.0, longest / max(size))
+    return round(size[0] * scale), round(size[1] * scale)
 
 
 def pixels(data: bytes) -> np.ndarray:

@@ -1,4 +1,7 @@
-"""The client with the local backend: real cloaks, options passed through, local async jobs."""
+"""The client with the local backend: options passed through, local async jobs.
+
+The job and async tests run over stylecloak.testing's fake engine (they are about the client); one
+test runs the real engine through the client."""
 
 from __future__ import annotations
 
@@ -15,6 +18,14 @@ from stylecloak.wire import CloakOptions, JobNotFoundError
 from tests.conftest import encoded, painting
 
 
+@pytest.fixture
+def fake(fast_settings):  # type: ignore[no-untyped-def]
+    from stylecloak.testing import FakeCloaker
+
+    return FakeCloaker(fast_settings, seconds_per_step=0.005)
+
+
+@pytest.mark.engine
 def test_local_client_cloaks_and_passes_engine_options(fast_settings, cloaker) -> None:
     with Client(fast_settings, cloaker=cloaker) as client:
         assert isinstance(client.backend, LocalBackend)
@@ -27,9 +38,9 @@ def test_local_client_cloaks_and_passes_engine_options(fast_settings, cloaker) -
         assert client.stats.requests == 3 and client.stats.retries == 0
 
 
-def test_local_job_reports_progress_and_result(fast_settings, cloaker) -> None:
+def test_local_job_reports_progress_and_result(fast_settings, fake) -> None:
     seen: list[tuple[int, int]] = []
-    with Client(fast_settings, cloaker=cloaker) as client:
+    with Client(fast_settings, cloaker=fake) as client:
         job = client.submit(encoded(painting(seed=1)), steps=6)
         result = job.result(timeout=120, progress=lambda done, total: seen.append((done, total)))
         status = job.status()
@@ -40,8 +51,8 @@ def test_local_job_reports_progress_and_result(fast_settings, cloaker) -> None:
     assert result.report.steps == 6 and again.data == result.data
 
 
-def test_local_job_cancel_stops_the_cloak(fast_settings, cloaker) -> None:
-    with Client(fast_settings, cloaker=cloaker) as client:
+def test_local_job_cancel_stops_the_cloak(fast_settings, fake) -> None:
+    with Client(fast_settings, cloaker=fake) as client:
         job = client.submit(encoded(painting(seed=2)), steps=5000)
         deadline = time.monotonic() + 60
         while not job.status().done:
@@ -56,9 +67,9 @@ def test_local_job_cancel_stops_the_cloak(fast_settings, cloaker) -> None:
             client.job("0" * 32).status()
 
 
-def test_async_client_local_backend(fast_settings, cloaker) -> None:
+def test_async_client_local_backend(fast_settings, fake) -> None:
     async def main() -> tuple[int, int]:
-        async with AsyncClient(fast_settings, cloaker=cloaker) as client:
+        async with AsyncClient(fast_settings, cloaker=fake) as client:
             result = await client.cloak(encoded(painting(seed=3)), steps=2)
             job = await client.submit(encoded(painting(seed=4)), steps=3)
             done = await job.result(timeout=120)
@@ -76,14 +87,16 @@ def test_backend_choice_and_configuration_errors(fast_settings) -> None:
 
 def test_remote_options_are_validated_and_never_carry_signing_keys() -> None:
     with pytest.raises(ConfigurationError, match="bogus"):
-        CloakCall(options={"bogus": 1}).remote()
+        CloakCall.build(bogus=1)
     with pytest.raises(ConfigurationError, match="steps"):
-        CloakCall(options={"steps": 0}).remote()
+        CloakCall.build(steps=0)
     rights = pytest.importorskip("stylecloak.rights")
     policy = rights.RightsPolicy(
         c2pa_cert_pem="-----BEGIN CERT", c2pa_key_pem="-----BEGIN KEY", tdm_policy_url="https://x/p"
     )
-    options = CloakCall("ada", "high", None, None, {"steps": 3, "force": True, "rights": policy}).remote()
+    call = CloakCall.build(artist_id="ada", intensity="high", steps=3, force=True, rights=policy)
+    assert call.rights is policy  # a local engine signs with it; the remote gets it without credentials
+    options = call.remote()
     assert options.rights is not None and options.rights["tdm_policy_url"] == "https://x/p"
     assert not any(key.startswith("c2pa_") for key in options.rights)
     query = options.to_query()

@@ -12,6 +12,12 @@ from stylecloak.engine.style_transfer import LatentStats
 from tests.conftest import encoded, painting
 
 
+@pytest.fixture(scope="module")
+def reachable(fast_settings) -> Cloaker:  # type: ignore[no-untyped-def]
+    """The fast test settings with the default target rule (the other tests use the seeded one)."""
+    return Cloaker(fast_settings.replace(target_choice="reachable"))
+
+
 def _trial(cloaker: Cloaker, data: bytes, names: list[str]) -> list[float]:
     params = cloaker.params()
     prepared = cloaker.prepare(cloaker.decode(data), params)
@@ -19,7 +25,8 @@ def _trial(cloaker: Cloaker, data: bytes, names: list[str]) -> list[float]:
     return reach.trial_shifts(cloaker.terms[0], prepared.decoded, prepared.x_full, styles, cloaker.budget, params)
 
 
-def test_trial_moves_toward_every_candidate_and_is_deterministic(cloaker: Cloaker, png_bytes: bytes) -> None:
+def test_trial_moves_toward_every_candidate_and_is_deterministic(reachable: Cloaker, png_bytes: bytes) -> None:
+    cloaker = reachable
     names = ["neon", "charcoal", "pointillism"]
     shifts = _trial(cloaker, png_bytes, names)
     assert len(shifts) == 3
@@ -29,7 +36,8 @@ def test_trial_moves_toward_every_candidate_and_is_deterministic(cloaker: Cloake
     assert abs(_trial(cloaker, png_bytes, ["charcoal"])[0] - shifts[1]) < 0.02
 
 
-def test_cloaker_keeps_the_far_candidate_its_trial_moves_furthest(cloaker: Cloaker) -> None:
+def test_cloaker_keeps_the_far_candidate_its_trial_moves_furthest(reachable: Cloaker) -> None:
+    cloaker = reachable
     data = encoded(painting(seed=3))
     result = cloaker.cloak(data, steps=1)
     assert "most reachable" in result.report.target_reason
@@ -49,7 +57,8 @@ def test_seeded_rule_is_the_papers_band(fast_settings) -> None:  # type: ignore[
     assert result.report.target_style in cloaker.catalogue
 
 
-def test_the_trial_calls_progress_so_an_aborting_callback_is_heard(cloaker: Cloaker) -> None:
+def test_the_trial_calls_progress_so_an_aborting_callback_is_heard(reachable: Cloaker) -> None:
+    cloaker = reachable
     calls: list[tuple[int, int]] = []
 
     def abort(done: int, total: int) -> None:
@@ -59,3 +68,9 @@ def test_the_trial_calls_progress_so_an_aborting_callback_is_heard(cloaker: Cloa
     with pytest.raises(RuntimeError, match="released"):
         cloaker.cloak(encoded(painting(seed=6)), steps=3, progress=abort)
     assert calls == [(0, 3)], "the first call comes from the trial, before any step of the cloak"
+
+
+def test_the_trials_tick_at_step_zero_then_the_cloak_counts_its_steps(reachable: Cloaker, png_bytes: bytes) -> None:
+    seen: list[tuple[int, int]] = []
+    reachable.cloak(png_bytes, steps=3, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(0, 3)] * 6 + [(1, 3), (2, 3), (3, 3)]  # one tick per trial step
