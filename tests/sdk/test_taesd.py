@@ -53,9 +53,18 @@ def test_gradients_flow_to_the_input(taef2: extractors.FeatureExtractor) -> None
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
 
 
-def test_bf16_is_chosen_where_the_cpu_has_it() -> None:
+def test_bf16_is_chosen_only_where_the_probe_finds_it_faster(monkeypatch: pytest.MonkeyPatch) -> None:
+    for has, float32, bfloat16, expected in [(False, 1.0, 0.1, False), (True, 1.0, 0.5, True), (True, 1.0, 1.5, False)]:
+        device.cpu_prefers_bf16.cache_clear()
+        monkeypatch.setattr(device, "cpu_has_bf16", lambda has=has: has)
+        monkeypatch.setattr(device, "_probe", lambda dtype, f=float32, b=bfloat16: f if dtype == torch.float32 else b)
+        assert device.cpu_prefers_bf16() is expected
+    device.cpu_prefers_bf16.cache_clear()
+
+
+def test_auto_dtype_follows_the_probe() -> None:
     compute = device.resolve(Settings(device="cpu"))
-    expected = "bfloat16" if device.cpu_has_bf16() else "float32"
+    expected = "bfloat16" if device.cpu_prefers_bf16() else "float32"
     assert compute.dtype_label == expected
     assert device.resolve(Settings(device="cpu", dtype="float32")).dtype_label == "float32"
 
