@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 from stylecloak import errors
-from stylecloak.engine import budget, device, metrics
+from stylecloak.engine import budget, metrics
+from stylecloak.models import device
 from stylecloak.settings import Settings
 
 
