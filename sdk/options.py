@@ -25,7 +25,8 @@ SIGNING_PREFIX = "c2pa_"
 
 
 class CloakOptions(BaseModel):
-    """Everything a remote caller can choose about one cloak. Unknown options are refused."""
+    """Everything a caller can choose about one cloak, whichever door it comes in by. Unknown options
+    are refused."""
 
     # No inf or NaN anywhere; each number bounded as stylecloak.bounds says (presets.resolve checks again).
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
