@@ -230,7 +230,9 @@ class UploadProtector:
         if self.policy.mode == "deferred":
             return self._defer(upload, fmt, artist_id)
         try:
-            result = self._job(upload, artist_id).cloak(self.client)
+            result = self.client.cloak(
+                upload.data, artist_id=artist_id, options=self.policy.cloak_options, rights=self.rights
+            )
         except AlreadyCloakedError:
             return Outcome("already_cloaked", upload, upload, fmt)
         except ImageTooSmallError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -29,23 +28,15 @@ def wrong(job: DeferredUpload) -> int:
 """
 
 
-def test_a_type_error_across_packages_is_found(tmp_path: Path) -> None:
+def test_a_type_error_across_packages_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mypy import api
 
-    tree = typecheck.build_tree()
     snippet = tmp_path / "site_code.py"
     snippet.write_text(WRONG)
-    env_path = os.environ.get("MYPYPATH")
-    os.environ["MYPYPATH"] = str(tree)
-    try:
-        out, _, status = api.run(
-            ["--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(ROOT / ".mypy_cache"), str(snippet)]
-        )
-    finally:
-        if env_path is None:
-            os.environ.pop("MYPYPATH", None)
-        else:
-            os.environ["MYPYPATH"] = env_path
+    monkeypatch.setenv("MYPYPATH", str(typecheck.build_tree()))
+    out, _, status = api.run(
+        ["--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(ROOT / ".mypy_cache"), str(snippet)]
+    )
     assert status == 1, out
     assert 'Incompatible return value type (got "CloakOptions", expected "int")' in out
     assert out.count("error:") == 1, out
