@@ -207,21 +207,18 @@ class UploadProtector:
                 raise UnsupportedImageError(f"{fmt} images are not accepted here (accepted formats: {accepted})")
             return Outcome("skipped", upload, upload, fmt, reason="format")
         self.check_size(upload.size, upload.filename)
-        self._check_pixels(upload)
+        found = self._inspect(upload)
         if not self._slots.acquire(blocking=False):
             busy = OverloadedError(f"{policy.max_concurrent} uploads are being protected already; retry shortly")
             return self._failed(upload, fmt, artist_id, busy)
         try:
-            return self._protect(upload, fmt, artist_id, opted_out=opted_out and policy.allow_opt_out)
+            return self._protect(upload, fmt, artist_id, found, opted_out=opted_out and policy.allow_opt_out)
         finally:
             self._slots.release()
 
-    def _protect(self, upload: Upload, fmt: str, artist_id: str | None, *, opted_out: bool) -> Outcome:
-        # A marker counts only when it verifies against the pixels (a platform key signs them); a
-        # forged or stale one is absent, and the outcome says it was there (reason=unverified_marker).
-        # The client's key when it has settings (the engine behind it seals with them), else the env's.
-        settings = getattr(self.client, "settings", None)
-        found = marker.check(upload.data, key=settings, max_pixels=self.policy.max_pixels)
+    def _protect(
+        self, upload: Upload, fmt: str, artist_id: str | None, found: marker.MarkerCheck, *, opted_out: bool
+    ) -> Outcome:
         if found.state == "verified":
             return Outcome("already_cloaked", upload, upload, fmt)
         note = "unverified_marker" if found.state == "unverified" else ""
@@ -245,20 +242,29 @@ class UploadProtector:
         cloaked = replace(upload, data=result.data, content_type=upload.content_type or result.content_type)
         return Outcome("cloaked", cloaked, upload, fmt, report=result.report, reason=note)
 
-    def _check_pixels(self, upload: Upload) -> None:
+    def _inspect(self, upload: Upload) -> marker.MarkerCheck:
+        """Open the container once, before any cloak: refuse it beyond the pixel limit (from its headers,
+        nothing decoded), and read the marker it claims. A marker counts only when it verifies against
+        the pixels (a platform key signs them; only then are they decoded); a forged or stale one is
+        absent, and the outcome says it was there (reason=unverified_marker)."""
+        # The client's key when it has settings (the engine behind it seals with them), else the env's.
+        key = getattr(self.client, "settings", None)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with Image.open(io.BytesIO(upload.data)) as image:
                     width, height = image.size
+                    if width * height > self.policy.max_pixels:
+                        raise ImageTooLargeError(
+                            f"{upload.filename!r} is {width}×{height} pixels; the limit is {self.policy.max_pixels}"
+                        )
+                    return marker.check(image, key=key, data=upload.data)
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
             raise ImageTooLargeError(f"{upload.filename!r} is refused as a decompression bomb") from exc
+        except ImageTooLargeError:
+            raise
         except Exception:
-            return  # unreadable headers: the engine reports the precise image error
-        if width * height > self.policy.max_pixels:
-            raise ImageTooLargeError(
-                f"{upload.filename!r} is {width}×{height} pixels; the limit is {self.policy.max_pixels}"
-            )
+            return marker.MarkerCheck("absent")  # unreadable headers: the engine reports the precise image error
 
     def _job(self, upload: Upload, artist_id: str | None) -> DeferredUpload:
         return DeferredUpload(uuid.uuid4().hex, upload, artist_id, self.policy.cloak_options, self.rights)

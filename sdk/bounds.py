@@ -1,7 +1,7 @@
 """Bounds on every number a caller may choose for a cloak: finite, and inside what the engine can use.
 
 One table for every door a number comes in by: the HTTP options (:class:`stylecloak.wire.CloakOptions`),
-the command line, and :func:`stylecloak.presets.resolve`, which every cloak goes through. A value
+the command line, and :func:`stylecloak.engine.presets.resolve`, which every cloak goes through. A value
 outside is a :class:`~stylecloak.errors.ConfigurationError` (400), never a NaN, an overflow or a
 black image later.
 """

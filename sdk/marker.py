@@ -242,33 +242,43 @@ def check(
     *,
     key: Any = None,
     max_pixels: int | None = None,
+    data: bytes | None = None,
 ) -> MarkerCheck:
     """Whether ``image``'s marker is ``verified``, ``unverified`` or ``absent`` (see the module doc).
 
     ``key``: a key or Settings (default: ``STYLECLOAK_MARKER_KEY``, else this process's key).
     Verifying decodes the pixels (only when a marker with a ``mac`` is there), within ``max_pixels``.
+    An opened PIL image is checked as it is (its caller has bounded its size); ``data``, its encoded
+    bytes, finds XMP that Pillow does not expose (GIF).
     """
     if isinstance(image, Image.Image):
-        claimed = marker_of(image)
+        claimed = marker_of(image, data)
         if claimed is None:
             return MarkerCheck("absent")
         if not claimed.mac:
             return MarkerCheck("unverified", claimed)
-        return verify(claimed, pixel_digest(image), key=key)
-    data = _as_bytes(image)
-    claimed = read_marker(data) if data else None
-    if claimed is None or data is None:
+        try:
+            digest = pixel_digest(image)
+        except Exception:  # truncated or corrupt pixels cannot carry a verifiable marker
+            return MarkerCheck("unverified", claimed)
+        return verify(claimed, digest, key=key)
+    encoded = _as_bytes(image)
+    if not encoded:
         return MarkerCheck("absent")
-    if not claimed.mac:
-        return MarkerCheck("unverified", claimed)
     if max_pixels is None:
         from stylecloak.bounds import DEFAULT_MAX_PIXELS
 
         max_pixels = DEFAULT_MAX_PIXELS
-    digest = _digest_of(data, max_pixels)
-    if digest is None:
-        return MarkerCheck("unverified", claimed)
-    return verify(claimed, digest, key=key)
+    try:  # one open for the claim and, when there is a MAC to verify, the pixels
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(encoded)) as opened:
+                if opened.size[0] * opened.size[1] > max_pixels:
+                    claimed = marker_of(opened, encoded)
+                    return MarkerCheck("absent") if claimed is None else MarkerCheck("unverified", claimed)
+                return check(opened, key=key, data=encoded)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+        return MarkerCheck("absent")
 
 
 def verify(claimed: Marker | None, digest: bytes | None, *, key: Any = None) -> MarkerCheck:

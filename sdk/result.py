@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Called with (step, total) as a cloak or a job advances; shared by the engine, the client and the adapters.
+ProgressCallback = Callable[[int, int], None]
 
 
 class CloakReport(BaseModel):

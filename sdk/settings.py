@@ -1,15 +1,21 @@
-"""Typed, frozen settings for every part of stylecloak.
+"""Typed, frozen settings, split by who reads them, read from one source.
 
-One object, read from ``STYLECLOAK_*`` environment variables (or built directly in code). Adapters
-build it from their framework's configuration through :meth:`Settings.replace`; nothing else reads
-the environment.
+- :class:`EngineSettings`: what the engine reads (models, the cloak, compute, output, the marker key);
+- :class:`ClientSettings`: what the client tier reads (which backend, and how to reach a remote one);
+- both read the input limits (:class:`InputLimits`), which the http client checks before sending;
+- :class:`Settings`: all of them, read from ``STYLECLOAK_*`` environment variables (or built directly
+  in code), what :func:`get_settings` returns and what a :class:`~stylecloak.client.Client` takes.
+
+Adapters build it from their framework's configuration through :meth:`Settings.replace`; their own
+options (upload policy, S3 routes, Serve deployment) live in their own settings objects. Nothing else
+reads the environment.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,20 +32,32 @@ DEFAULT_JPEG_QUALITY = 95
 DEFAULT_MIN_JPEG_QUALITY = 90
 
 
-#: Fields only the client tier reads (how to reach a remote backend); the engine never does.
-CLIENT_FIELDS = ("backend", "endpoint", "token", "timeout_s", "retries")
-
-
 def default_cache_dir() -> Path:
     """Where downloaded weights and computed style statistics live for this user."""
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(root) / "stylecloak"
 
 
-class Settings(BaseSettings):
-    """Everything stylecloak can be configured with. Immutable: use :meth:`replace` for a variant."""
-
+class _Frozen(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STYLECLOAK_", frozen=True, extra="forbid")
+
+    def replace(self, **changes: Any) -> Self:
+        """A validated copy with ``changes`` applied (``model_copy`` would skip validation)."""
+        data = self.model_dump()
+        data.update(changes)
+        return type(self).model_validate(data)
+
+
+class InputLimits(_Frozen):
+    """The input limits: the engine refuses an image beyond them, the http client before sending it."""
+
+    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, gt=0, description="Largest accepted width × height.")
+    max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0, description="Largest accepted encoded size.")
+    min_side: int = Field(default=DEFAULT_MIN_SIDE, ge=8, description="Smallest accepted side length (px).")
+
+
+class EngineSettings(InputLimits):
+    """What the engine reads. Two :class:`Settings` that differ only in client fields share one engine."""
 
     # Models and caches.
     models_dir: Path | None = Field(
@@ -109,11 +127,6 @@ class Settings(BaseSettings):
     )
     threads: int = Field(default=0, ge=0, description="torch CPU threads; 0 keeps torch's default.")
 
-    # Input limits.
-    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, gt=0, description="Largest accepted width × height.")
-    max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0, description="Largest accepted encoded size.")
-    min_side: int = Field(default=DEFAULT_MIN_SIDE, ge=8, description="Smallest accepted side length (px).")
-
     # Output.
     jpeg_quality: int = Field(
         default=DEFAULT_JPEG_QUALITY, ge=1, le=100, description="JPEG/WebP quality when the source's is unknown."
@@ -125,19 +138,12 @@ class Settings(BaseSettings):
         description="Floor on the output JPEG quality, so the cloak survives its own save.",
     )
 
-    # Remote backend (SDK client).
-    backend: Backend = Field(default="local", description="local (in-process engine) or http (Serve).")
-    endpoint: str = Field(default="", description="Base URL of a stylecloak Serve endpoint.")
-    token: SecretStr | None = Field(default=None, description="Bearer token for the endpoint.")
-
     # The platform's secret.
     marker_key: SecretStr | None = Field(
         default=None,
         description="Key of the HMAC that binds a cloak's marker to its pixels; the same on every worker. "
         "Unset: a random key per process (markers verify only in the process that wrote them).",
     )
-    timeout_s: float = Field(default=120.0, gt=0, description="Request timeout of the http backend.")
-    retries: int = Field(default=4, ge=0, description="Retries on 503/429 and connection errors.")
 
     @field_validator("mimic_resolutions")
     @classmethod
@@ -151,17 +157,28 @@ class Settings(BaseSettings):
     def _lower(cls, value: str) -> str:
         return value.strip()
 
-    def for_engine(self) -> Settings:
-        """These settings with the client's transport fields at their defaults: what an engine reads.
-        Two clients that differ only in endpoint, token, timeout or retries share one engine."""
-        defaults = {name: type(self).model_fields[name].get_default() for name in CLIENT_FIELDS}
-        return self.model_copy(update=defaults)
+    def for_engine(self) -> EngineSettings:
+        """Only the engine's fields (of :class:`Settings` too): what a cloaker is built and cached on."""
+        return EngineSettings.model_validate(self.model_dump(include=set(EngineSettings.model_fields)))
 
-    def replace(self, **changes: Any) -> Settings:
-        """A validated copy with ``changes`` applied (``model_copy`` would skip validation)."""
-        data = self.model_dump()
-        data.update(changes)
-        return type(self).model_validate(data)
+
+class ClientSettings(InputLimits):
+    """What the client tier reads: which backend runs the cloak, and how to reach a remote one."""
+
+    backend: Backend = Field(default="local", description="local (in-process engine) or http (Serve).")
+    endpoint: str = Field(default="", description="Base URL of a stylecloak Serve endpoint.")
+    token: SecretStr | None = Field(default=None, description="Bearer token for the endpoint.")
+
+    timeout_s: float = Field(default=120.0, gt=0, description="Request timeout of the http backend.")
+    retries: int = Field(default=4, ge=0, description="Retries on 503/429 and connection errors.")
+
+    def for_client(self) -> ClientSettings:
+        """Only the client tier's fields (of :class:`Settings` too)."""
+        return ClientSettings.model_validate(self.model_dump(include=set(ClientSettings.model_fields)))
+
+
+class Settings(EngineSettings, ClientSettings):
+    """Everything stylecloak can be configured with, from one source. Immutable: use :meth:`replace`."""
 
 
 def get_settings(**overrides: Any) -> Settings:

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from stylecloak import encoding, images, marker, presets
+from stylecloak import encoding, images, marker
 from stylecloak._version import __version__
 from stylecloak.client import Client
+from stylecloak.engine import presets
 from stylecloak.errors import AlreadyCloakedError, StylecloakError
 from stylecloak.images import DecodedImage, ImageInput
-from stylecloak.jobs import ProgressCallback
-from stylecloak.result import CloakReport, CloakResult
+from stylecloak.result import CloakReport, CloakResult, ProgressCallback
 from stylecloak.settings import Settings, get_settings
 
 __all__ = ["FakeCall", "FakeClient", "FakeCloaker"]

@@ -1,4 +1,4 @@
-"""The HTTP protocol between :mod:`stylecloak.http_backend` and the Serve application, in one place.
+"""The HTTP protocol between :mod:`stylecloak.client.http` and the Serve application, in one place.
 
 Both sides import these names, so a route, a header or an option cannot drift between client and
 server. Nothing here does I/O or imports an optional dependency.
@@ -22,7 +22,15 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from stylecloak.errors import ERRORS_BY_CODE, JobNotFoundError, JobNotReadyError, ServerError, StylecloakError
+from stylecloak.errors import (
+    ERRORS_BY_CODE,
+    JobCancelledError,
+    JobFailedError,
+    JobNotFoundError,
+    JobNotReadyError,
+    ServerError,
+    StylecloakError,
+)
 from stylecloak.options import REMOTE_OVERRIDES, SIGNING_PREFIX, CloakOptions, public_rights
 from stylecloak.result import CloakReport
 
@@ -109,3 +117,14 @@ def encode_report(report: CloakReport) -> str:
 
 def decode_report(value: str) -> CloakReport:
     return CloakReport.model_validate_json(value)
+
+
+def finished_error(status: JobStatus) -> StylecloakError:
+    """The error for a job that ended without a result (``failed`` or ``cancelled``)."""
+    if status.state == "cancelled":
+        return JobCancelledError(f"job {status.id} was cancelled")
+    cause = error_from_dict(status.error, 500) if status.error else None
+    message = cause.message if cause is not None else "unknown error"
+    failed = JobFailedError(f"job {status.id} failed: {message}", detail=cause.code if cause else None)
+    failed.__cause__ = cause
+    return failed

@@ -41,7 +41,6 @@ from stylecloak.wire import (
     REPORT_HEADER,
     CloakOptions,
     JobStatus,
-    error_from_dict,
     public_rights,
 )
 
@@ -177,7 +176,7 @@ class Gateway:
         options = self.options(request)
         outcome = await self._run_sync(WorkItem(options=options, data=data))
         if outcome.error is not None:
-            raise error_from_dict(outcome.error, int(outcome.error.get("status", 500)))
+            raise outcome.error
         if outcome.data is None or outcome.sha256 != hashlib.sha256(data).hexdigest():
             raise ServerError("the worker's answer does not belong to this upload")
         return self.image_response(outcome.data, outcome.content_type, outcome.report, options)
@@ -272,7 +271,7 @@ class Gateway:
                 attempt = await asyncio.to_thread(self.board.begin_attempt, job_id)
                 continue
             if not outcome.stored:
-                error = error_from_dict(outcome.error) if outcome.error else ServerError("the worker kept no result")
+                error = outcome.error or ServerError("the worker kept no result")
                 await asyncio.to_thread(self._fail, job_id, error)
             return
 

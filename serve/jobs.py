@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from stylecloak.errors import JobNotFoundError, JobNotReadyError, ServerError, StylecloakError
 from stylecloak.options import CloakOptions
 from stylecloak.result import CloakResult
-from stylecloak.wire import JobStatus, encode_report, error_from_dict
+from stylecloak.wire import JobStatus, encode_report, error_from_dict, finished_error
 
 from .store import ObjectStore
 
@@ -161,8 +161,6 @@ class JobBoard:
     def result(self, job_id: str) -> StoredResult:
         status = self.status(job_id)
         if status.state in ("failed", "cancelled"):
-            from stylecloak.jobs import finished_error
-
             raise finished_error(status)
         if status.state != "succeeded":
             raise JobNotReadyError(f"job {job_id} is {status.state}; poll its status until it succeeds")

@@ -1,10 +1,13 @@
 """The cloak worker's logic, free of Ray: run a batch of requests through ``Cloaker.cloak_many``.
 
-A batch (what ``@serve.batch`` collected) is split into groups that one engine call can take
-together: same image size and same options apart from the artist and the target style. Each item
+A batch (what ``@serve.batch`` collected, at most the worker's ``max_batch_size``) is split into
+groups that one engine call can take together: the same options apart from the artist and the target
+style, and a large image alone. The engine does the rest (buckets by working grid, batches of up to
+``max_batch_size``): one grouping by shape, in the engine. Each item
 ends in an :class:`WorkResult`: the cloaked bytes (sync requests), or a note that the job's result is
-in the store (jobs), or the typed error as a dict. Errors never cross as exceptions, so one bad
-upload never fails its batch-mates.
+in the store (jobs), or the typed error. Errors are returned, never raised, so one bad upload never
+fails its batch-mates; they cross the Ray boundary as the same :mod:`stylecloak.errors` exceptions
+(they pickle with their code, message and detail) and the ingress raises them as they are.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class WorkResult:
     content_type: str = ""
     report: str = ""
     sha256: str = ""
-    error: dict[str, Any] | None = None
+    error: StylecloakError | None = None
     stored: bool = False
 
 
@@ -75,7 +78,7 @@ class _Group:
 
 
 def probe_size(data: bytes) -> tuple[int, int] | None:
-    """The image's size from its header, for grouping only (``None``: let the engine say what is wrong)."""
+    """The image's size from its header, for the large-image rule only (``None``: the engine says what is wrong)."""
     from PIL import Image
 
     try:
@@ -123,7 +126,7 @@ class WorkerCore:
             for group in groups.values():
                 for item, outcome in zip(group.items, self._run_group(group.items), strict=True):
                     outcomes[item.index] = outcome
-            return [outcome or WorkResult(error=ServerError("no outcome").to_dict()) for outcome in outcomes]
+            return [outcome or WorkResult(error=ServerError("no outcome")) for outcome in outcomes]
 
     def _load(self, item: _Item) -> None:
         work = item.work
@@ -141,12 +144,13 @@ class WorkerCore:
 
     @staticmethod
     def _group_key(item: _Item) -> tuple[Any, ...]:
-        options = item.work.options
-        shared = options.model_dump_json(exclude={"artist_id", "target_style"})
-        # Undecodable uploads go alone (the engine reports each one's error), and so do large ones: a
-        # batch then holds either a few small images or one large one, never several large ones.
+        """Which items one ``cloak_many`` call can take: those sharing options apart from the artist and
+        target style. The engine buckets a call's images by working grid and batches each bucket up to
+        ``max_batch_size``; the one rule it cannot see is memory across a call, because it decodes all
+        of a call's images first: a large image therefore gets a call of its own."""
+        shared = item.work.options.model_dump_json(exclude={"artist_id", "target_style"})
         large = item.size is not None and item.size[0] * item.size[1] > BATCH_MAX_PIXELS
-        return (("alone", item.index) if item.size is None or large else item.size, shared)
+        return (("alone", item.index) if large else "batch", shared)
 
     def _run_group(self, items: list[_Item]) -> list[WorkResult]:
         options = items[0].work.options
@@ -205,7 +209,7 @@ class WorkerCore:
             report = encode_report(result.report)
             return WorkResult(data=result.data, content_type=result.content_type, report=report, sha256=item.sha256)
         if self.board.cancelled(job_id):
-            return WorkResult(error=JobCancelledError(f"job {job_id} was cancelled").to_dict(), sha256=item.sha256)
+            return WorkResult(error=JobCancelledError(f"job {job_id} was cancelled"), sha256=item.sha256)
         self.board.succeed(job_id, item.sha256, result)
         return WorkResult(stored=True, sha256=item.sha256)
 
@@ -216,9 +220,9 @@ class WorkerCore:
                 self.board.fail(job_id, error)
             except StylecloakError:
                 log.exception("could not record the failure of job %s", job_id)
-                return WorkResult(error=error.to_dict(), sha256=item.sha256)
-            return WorkResult(error=error.to_dict(), sha256=item.sha256, stored=True)
-        return WorkResult(error=error.to_dict(), sha256=item.sha256)
+                return WorkResult(error=error, sha256=item.sha256)
+            return WorkResult(error=error, sha256=item.sha256, stored=True)
+        return WorkResult(error=error, sha256=item.sha256)
 
     @staticmethod
     def _signed(result: CloakResult | StylecloakError, rights: Any) -> CloakResult | StylecloakError:

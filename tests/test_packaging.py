@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 from tests.conftest import ROOT
 
@@ -45,11 +47,49 @@ def test_importing_stylecloak_needs_no_extras() -> None:
     assert lines[1].startswith("MissingExtraError") and "stylecloak[engine]" in lines[1]
 
 
-def test_the_models_package_never_imports_the_engine() -> None:
-    """The engine uses models; models using the engine was a package cycle (models → engine.device)."""
-    import ast
+# What each part of sdk/ may import from the others ("core" is the top-level modules: errors, result,
+# settings, options, images, marker, wire...). Lazy imports inside functions count too, except where
+# a part may load another on first use.
+NEVER = {
+    "core": {"client", "engine", "models", "cli"},
+    "models": {"client", "engine", "rights", "cli"},
+    "engine": {"client", "cli"},
+    "rights": {"client", "engine", "models", "cli"},
+    "client": {"cli"},
+}
+ONLY_LAZILY = {"client": {"engine"}}  # the local backend loads the engine on its first cloak
+# The package's front door and the fake engine for platforms' tests sit above the layers.
+ABOVE = {"__init__.py", "__main__.py", "testing.py"}
 
-    for path in (ROOT / "sdk" / "models").glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                assert not node.module.startswith("stylecloak.engine"), f"{path.name} imports {node.module}"
+
+def _imports(path: Path) -> list[tuple[str, bool]]:
+    """(imported stylecloak part, at module level?) for every import in the file."""
+    tree = ast.parse(path.read_text())
+    top = {id(node) for node in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+        names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "stylecloak" and len(parts) > 1:
+                found.append((parts[1], id(node) in top))
+    return found
+
+
+def test_each_part_of_the_sdk_imports_only_the_parts_below_it() -> None:
+    """Core types, then models and rights, then the engine, then the client tier; no cycles between folders."""
+    checked = set()
+    for path in (ROOT / "sdk").rglob("*.py"):
+        relative = path.relative_to(ROOT / "sdk")
+        if relative.parts[0] in ABOVE:
+            continue
+        part = relative.parts[0] if len(relative.parts) > 1 else "core"
+        checked.add(part)
+        for imported, module_level in _imports(path):
+            assert imported not in NEVER.get(part, set()), f"{relative} ({part}) imports stylecloak.{imported}"
+            if module_level:
+                assert imported not in ONLY_LAZILY.get(part, set()), (
+                    f"{relative} imports stylecloak.{imported} at import time"
+                )
+    assert checked >= set(NEVER)

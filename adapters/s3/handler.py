@@ -24,7 +24,7 @@ from stylecloak.adapters.s3.events import ObjectEvent, parse_message
 from stylecloak.adapters.s3.metrics import Metrics
 from stylecloak.adapters.s3.processor import EventOutcome, Processor, RetryLater
 from stylecloak.errors import MalformedEventError
-from stylecloak.jobs import ProgressCallback
+from stylecloak.result import ProgressCallback
 
 log = logging.getLogger(__name__)
 

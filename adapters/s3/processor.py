@@ -25,7 +25,7 @@ from stylecloak.adapters.s3.aws import client_errors, describe_error, is_not_fou
 from stylecloak.adapters.s3.config import Route, S3Config
 from stylecloak.adapters.s3.events import ObjectEvent, clean_etag
 from stylecloak.errors import AlreadyCloakedError, ConfigurationError, ImageError, StylecloakError
-from stylecloak.jobs import ProgressCallback
+from stylecloak.result import ProgressCallback
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from stylecloak.cli._common import print_json, settings_from
-from stylecloak.styles import TEXT_STYLES, Catalogue
+from stylecloak.engine.styles import TEXT_STYLES, Catalogue
 
 
 def register(subparsers: Any) -> None:

@@ -1,13 +1,9 @@
-"""The cloaking engine (needs the ``engine`` extra: torch, lpips, diffusers).
+"""The cloaking engine, with its styles, presets and target choice.
 
-Nothing in here imports a web framework, Ray or boto3.
+What computes (Φ, Ω, the budget, the optimiser, the evaluation) needs the ``engine`` extra (torch,
+lpips, diffusers); importing one of those modules without it raises
+:class:`~stylecloak.errors.MissingExtraError`. The style catalogue (:mod:`~stylecloak.engine.styles`),
+the presets (:mod:`~stylecloak.engine.presets`) and the target store and rule
+(:mod:`~stylecloak.engine.targets`) need only numpy and Pillow, so options can be validated and styles
+listed where torch is absent. Nothing in here imports a web framework, Ray or boto3.
 """
-
-from __future__ import annotations
-
-try:
-    import torch  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised by the no-extras import test
-    from stylecloak.errors import MissingExtraError
-
-    raise MissingExtraError("torch", "engine") from exc

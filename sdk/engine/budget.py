@@ -6,6 +6,8 @@ LPIPS (the paper's choice) when its backbone weights are on disk; otherwise a we
 
 from __future__ import annotations
 
+import stylecloak.engine._torch  # noqa: F401  # isort: skip  (names the extra when torch is missing)
+
 import logging
 import warnings
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from stylecloak.errors import ConfigurationError, MissingExtraError, ModelCorrup
 from stylecloak.models import weights
 from stylecloak.models.device import Compute
 from stylecloak.models.registry import get_spec
-from stylecloak.settings import Settings
+from stylecloak.settings import EngineSettings
 from torch import Tensor, nn
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,7 @@ def _load_backbone(model: nn.Module, state: dict[str, Tensor]) -> None:
         raise ModelCorruptError(f"LPIPS backbone weights lack {', '.join(missing[:4])}")
 
 
-def lpips_budget(net: str, settings: Settings, compute: Compute, *, random_backbone: bool = False) -> LPIPSBudget:
+def lpips_budget(net: str, settings: EngineSettings, compute: Compute, *, random_backbone: bool = False) -> LPIPSBudget:
     """LPIPS with its real ImageNet backbone (or a random one, for tests of this code path)."""
     model = _lpips_model(net, random_backbone=random_backbone)
     if not random_backbone:
@@ -93,7 +95,7 @@ def lpips_budget(net: str, settings: Settings, compute: Compute, *, random_backb
     return LPIPSBudget(model.to(compute.device))
 
 
-def load(kind: str, settings: Settings, compute: Compute) -> Budget:
+def load(kind: str, settings: EngineSettings, compute: Compute) -> Budget:
     """The budget for ``kind``: ``lpips``, ``ssim``, or ``auto`` (LPIPS when its weights are present)."""
     if kind == "ssim":
         return SSIMBudget()

@@ -8,6 +8,8 @@ process-wide default Cloaker.
 
 from __future__ import annotations
 
+import stylecloak.engine._torch  # noqa: F401  # isort: skip  (names the extra when torch is missing)
+
 import functools
 import logging
 import threading
@@ -20,13 +22,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from stylecloak import encoding, images, marker, presets, targets
+from stylecloak import encoding, images, marker
 from stylecloak._version import __version__
 from stylecloak.engine import budget as budgets
-from stylecloak.engine import metrics, preview, reach, robustness, views
+from stylecloak.engine import metrics, presets, preview, reach, robustness, targets, views
 from stylecloak.engine.geometry import Grid, to_array, to_tensor, upsample
 from stylecloak.engine.optimize import Goal, Objective, optimise
 from stylecloak.engine.style_transfer import LatentStats, StyleStatsCache, adain
+from stylecloak.engine.styles import TEXT_STYLES, Catalogue
 from stylecloak.engine.targeting import Prepared, Term, latent_goals, parse_extractors, rendition_goals
 from stylecloak.errors import (
     AlreadyCloakedError,
@@ -36,12 +39,10 @@ from stylecloak.errors import (
     StylecloakError,
 )
 from stylecloak.images import DecodedImage, ImageInput
-from stylecloak.jobs import ProgressCallback
 from stylecloak.models import device, extractors
-from stylecloak.result import CloakReport, CloakResult
+from stylecloak.result import CloakReport, CloakResult, ProgressCallback
 from stylecloak.rights.signals import signed
-from stylecloak.settings import Settings, get_settings
-from stylecloak.styles import TEXT_STYLES, Catalogue
+from stylecloak.settings import EngineSettings, get_settings
 from torch import Tensor
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class Cloaker:
 
     def __init__(
         self,
-        settings: Settings | None = None,
+        settings: EngineSettings | None = None,
         *,
         target_store: targets.TargetStore | None = None,
         catalogue: Catalogue | None = None,
@@ -209,7 +210,7 @@ class Cloaker:
         ``target_image``: a rendition of this artwork in the target style (Ω = image), instead of the
         configured style transfer. ``rights``: a :class:`stylecloak.rights.RightsPolicy` whose "do
         not train" signals are written into the output after the cloak (off when None).
-        ``overrides`` set any :class:`~stylecloak.presets.CloakParams` number (``steps``, ``linf``,
+        ``overrides`` set any :class:`~stylecloak.engine.presets.CloakParams` number (``steps``, ``linf``,
         ``budget_p``, ``alpha``, ``lr``, ``seed``, ``working_resolution``, ``robustness``).
         """
         result = self.cloak_many(
@@ -588,13 +589,13 @@ def check_finite(delta: Tensor) -> None:
         raise CloakFailedError("the optimisation diverged (non-finite perturbation); nothing was written")
 
 
-def default_cloaker(settings: Settings) -> Cloaker:
+def default_cloaker(settings: EngineSettings) -> Cloaker:
     """The process's Cloaker for these settings; a client's transport fields (token, timeout…) share one."""
     return _cloaker_for(settings.for_engine())
 
 
 @functools.lru_cache(maxsize=4)
-def _cloaker_for(settings: Settings) -> Cloaker:
+def _cloaker_for(settings: EngineSettings) -> Cloaker:
     return Cloaker(settings)
 
 
@@ -606,7 +607,7 @@ def cloak(
     quality: str | None = None,
     target_style: str | None = None,
     progress: ProgressCallback | None = None,
-    settings: Settings | None = None,
+    settings: EngineSettings | None = None,
     rights: Any = None,
     **overrides: Any,
 ) -> CloakResult:

@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+import stylecloak.engine._torch  # noqa: F401  # isort: skip  (names the extra when torch is missing)
+
 import logging
 import resource
 import sys

@@ -19,6 +19,8 @@ that of a 4:1 image instead of growing with its length.
 
 from __future__ import annotations
 
+import stylecloak.engine._torch  # noqa: F401  # isort: skip  (names the extra when torch is missing)
+
 from dataclasses import dataclass
 
 import numpy as np

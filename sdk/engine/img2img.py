@@ -17,6 +17,8 @@ first use (a rendition already on disk needs none) and shared by every renderer 
 
 from __future__ import annotations
 
+import stylecloak.engine._torch  # noqa: F401  # isort: skip  (names the extra when torch is missing)
+
 import collections
 import hashlib
 import importlib.util
@@ -34,6 +36,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from stylecloak import images
 from stylecloak.engine.geometry import resize
+from stylecloak.engine.styles import Style
 from stylecloak.errors import (
     ConfigurationError,
     InvalidImageError,
@@ -43,8 +46,7 @@ from stylecloak.errors import (
 )
 from stylecloak.models.device import Compute
 from stylecloak.models.diffusers_vae import hub_offline, hub_reachable
-from stylecloak.settings import Settings
-from stylecloak.styles import Style
+from stylecloak.settings import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +142,13 @@ class GivenRendition:
         self,
         source: images.ImageInput | np.ndarray,
         *,
-        settings: Settings | None = None,
+        settings: EngineSettings | None = None,
         tolerance: float = ASPECT_TOLERANCE,
     ) -> None:
         if isinstance(source, np.ndarray):
             self.rgb = as_rgb(source, "the target rendition")
         else:
-            limits = settings or Settings()
+            limits = settings or EngineSettings()
             self.rgb = images.decode(
                 source, max_pixels=limits.max_pixels, max_bytes=limits.max_bytes, min_side=8
             ).rgb.astype(np.float32)
@@ -170,7 +172,7 @@ _pipelines: dict[tuple[str, str | None, str, str, str], Any] = {}
 _pipelines_lock = threading.Lock()
 
 
-def _pipeline_source(name: str, settings: Settings) -> tuple[str, bool]:
+def _pipeline_source(name: str, settings: EngineSettings) -> tuple[str, bool]:
     """(hub id or folder, is_folder): a path, then MODELS_DIR/<org--name>/, then the hub id itself."""
     path = Path(name).expanduser()
     if path.is_absolute() or name.startswith(".") or path.is_dir():
@@ -195,7 +197,7 @@ def _import_diffusers() -> Any:
     return diffusers
 
 
-def load_pipeline(config: Img2ImgSettings, settings: Settings, compute: Compute) -> Any:
+def load_pipeline(config: Img2ImgSettings, settings: EngineSettings, compute: Compute) -> Any:
     """The image-to-image pipeline of ``config`` on ``compute``, loaded once per process."""
     location, local = _pipeline_source(config.pipeline, settings)
     # Half precision only on a GPU: on the CPU bfloat16 UNets are slow where not native, and float16 unsupported.
@@ -264,7 +266,7 @@ class Img2ImgRenderer:
         self,
         config: Img2ImgSettings | None = None,
         *,
-        settings: Settings,
+        settings: EngineSettings,
         compute: Compute,
         cache_dir: Path | None = None,
         **overrides: Any,

@@ -24,6 +24,8 @@ Works on a batch of same-size images: each has its own targets and budget; passe
 
 from __future__ import annotations
 
+import stylecloak.engine._torch  # noqa: F401  # isort: skip  (names the extra when torch is missing)
+
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,8 +37,8 @@ import torch.nn.functional as F
 from stylecloak.engine.budget import Budget
 from stylecloak.engine.geometry import Grid
 from stylecloak.engine.transforms import Transform, quantize
-from stylecloak.jobs import ProgressCallback
 from stylecloak.models.extractors import FeatureExtractor
+from stylecloak.result import ProgressCallback
 from torch import Tensor
 
 COARSE = 4

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import stylecloak.engine._torch  # noqa: F401  # isort: skip  (names the extra when torch is missing)
+
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont

@@ -9,6 +9,8 @@ with the primary extractor, the same budget and L∞ rail, and no robustness pro
 
 from __future__ import annotations
 
+import stylecloak.engine._torch  # noqa: F401  # isort: skip  (names the extra when torch is missing)
+
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,11 +19,11 @@ from stylecloak.engine import metrics
 from stylecloak.engine.budget import Budget
 from stylecloak.engine.geometry import Grid
 from stylecloak.engine.optimize import Objective, optimise
+from stylecloak.engine.presets import CloakParams
+from stylecloak.engine.styles import Style
 from stylecloak.engine.targeting import Prepared, Term, latent_goals
 from stylecloak.images import DecodedImage
-from stylecloak.jobs import ProgressCallback
-from stylecloak.presets import CloakParams
-from stylecloak.styles import Style
+from stylecloak.result import ProgressCallback
 from torch import Tensor
 
 TRIAL_RESOLUTION = 192

@@ -19,6 +19,8 @@ OpenCV's INTER_AREA when downscaling).
 
 from __future__ import annotations
 
+import stylecloak.engine._torch  # noqa: F401  # isort: skip  (names the extra when torch is missing)
+
 import functools
 import math
 from collections.abc import Callable

@@ -7,6 +7,8 @@ Style statistics are computed once per (extractor weights, style) and cached in 
 
 from __future__ import annotations
 
+import stylecloak.engine._torch  # noqa: F401  # isort: skip  (names the extra when torch is missing)
+
 import json
 import logging
 import threading
@@ -15,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from stylecloak.engine.styles import STYLE_SIZE, Style
 from stylecloak.models.extractors import FeatureExtractor
-from stylecloak.styles import STYLE_SIZE, Style
 from torch import Tensor
 
 log = logging.getLogger(__name__)

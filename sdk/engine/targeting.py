@@ -11,6 +11,8 @@ for the image as seen through any transformation, from one of the style transfer
 
 from __future__ import annotations
 
+import stylecloak.engine._torch  # noqa: F401  # isort: skip  (names the extra when torch is missing)
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 

@@ -8,6 +8,8 @@ A platform registers its own with :func:`register`.
 
 from __future__ import annotations
 
+import stylecloak.engine._torch  # noqa: F401  # isort: skip  (names the extra when torch is missing)
+
 import io
 from collections.abc import Callable
 from dataclasses import dataclass

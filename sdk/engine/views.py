@@ -21,6 +21,8 @@ filters, aspect buckets and the platform's deliveries. A platform adds its own w
 
 from __future__ import annotations
 
+import stylecloak.engine._torch  # noqa: F401  # isort: skip  (names the extra when torch is missing)
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 from stylecloak.errors import ConfigurationError
-from stylecloak.settings import Settings
+from stylecloak.settings import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def _probe(dtype: torch.dtype, size: int = 128, repeats: int = 3) -> float:
     return best
 
 
-def resolve(settings: Settings) -> Compute:
+def resolve(settings: EngineSettings) -> Compute:
     """The device and compute dtype from ``settings`` (``auto`` picks the fastest that is exact enough)."""
     if settings.threads:
         torch.set_num_threads(settings.threads)

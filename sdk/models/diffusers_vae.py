@@ -41,7 +41,7 @@ from stylecloak.models import weights
 from stylecloak.models.device import Compute
 from stylecloak.models.extractors import FeatureExtractor, freeze
 from stylecloak.models.registry import DIFFUSERS_CLASSES, ModelSpec
-from stylecloak.settings import Settings
+from stylecloak.settings import EngineSettings
 from torch import Tensor, nn
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def _saved_folder(root: Path, subfolder: str | None) -> tuple[Path, str | None] 
     return None
 
 
-def locate(spec: ModelSpec, settings: Settings) -> tuple[Source, list[Path]]:
+def locate(spec: ModelSpec, settings: EngineSettings) -> tuple[Source, list[Path]]:
     """Where to load ``spec`` from, and the folders searched before the hub (for error messages)."""
     options = spec.options
     repo = str(options.get("repo") or "")
@@ -332,7 +332,7 @@ def _factor(spec: ModelSpec, config: Any, key: str, default: float) -> float:
     return float(value) if isinstance(value, (int, float, str)) else default
 
 
-def load(spec: ModelSpec, settings: Settings, compute: Compute) -> FeatureExtractor:
+def load(spec: ModelSpec, settings: EngineSettings, compute: Compute) -> FeatureExtractor:
     """The diffusers autoencoder of ``spec`` as a frozen, ``channels_last`` feature extractor on ``compute``."""
     diffusers = _import_diffusers()
     source, searched = locate(spec, settings)

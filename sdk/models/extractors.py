@@ -18,7 +18,7 @@ from stylecloak.errors import ConfigurationError, ModelCorruptError
 from stylecloak.models import taesd, weights
 from stylecloak.models.device import Compute
 from stylecloak.models.registry import ModelSpec, resolve_spec
-from stylecloak.settings import Settings
+from stylecloak.settings import EngineSettings
 from torch import Tensor, nn
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def _load_state(path_of: Callable[[str], str], filename: str) -> dict[str, Tenso
     return {key: value.float() for key, value in state.items()}
 
 
-def _load_taesd(spec: ModelSpec, settings: Settings, compute: Compute) -> FeatureExtractor:
+def _load_taesd(spec: ModelSpec, settings: EngineSettings, compute: Compute) -> FeatureExtractor:
     options = spec.options
     pool = bool(options.get("pool_stage", False))
 
@@ -103,7 +103,7 @@ def _load_taesd(spec: ModelSpec, settings: Settings, compute: Compute) -> Featur
     )
 
 
-Loader = Callable[[ModelSpec, Settings, Compute], FeatureExtractor]
+Loader = Callable[[ModelSpec, EngineSettings, Compute], FeatureExtractor]
 
 #: Loaders by registry kind: a function, or "module:function" imported on first use (so diffusers
 #: is imported only when a diffusers model is asked for).
@@ -125,7 +125,7 @@ _cache: dict[tuple[str, str, str, str], FeatureExtractor] = {}
 _lock = threading.Lock()
 
 
-def load(name: str, settings: Settings, compute: Compute) -> FeatureExtractor:
+def load(name: str, settings: EngineSettings, compute: Compute) -> FeatureExtractor:
     """The extractor registered as ``name``, loaded once per process (per device and dtype)."""
     spec = resolve_spec(name)
     key = (name, f"{settings.models_dir}|{settings.cache_dir}", str(compute.device), compute.dtype_label)

@@ -20,7 +20,7 @@ from typing import Literal
 
 from stylecloak.errors import DownloadError, ModelCorruptError, ModelNotFoundError
 from stylecloak.models.registry import ModelSpec, WeightFile
-from stylecloak.settings import Settings
+from stylecloak.settings import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +45,11 @@ def sha256_of(path: Path) -> str:
     return cached
 
 
-def user_models_dir(settings: Settings) -> Path:
+def user_models_dir(settings: EngineSettings) -> Path:
     return settings.cache_dir / "models"
 
 
-def candidate_paths(spec: ModelSpec, weight: WeightFile, settings: Settings) -> list[Path]:
+def candidate_paths(spec: ModelSpec, weight: WeightFile, settings: EngineSettings) -> list[Path]:
     paths = []
     if settings.models_dir is not None:
         paths.append(settings.models_dir / spec.name / weight.filename)
@@ -70,7 +70,7 @@ def verify(path: Path, weight: WeightFile) -> None:
         )
 
 
-def find(spec: ModelSpec, filename: str, settings: Settings) -> Path:
+def find(spec: ModelSpec, filename: str, settings: EngineSettings) -> Path:
     """The verified path of ``filename`` of ``spec``, or a :class:`ModelNotFoundError` saying how to get it."""
     weight = spec.file(filename)
     searched = candidate_paths(spec, weight, settings)
@@ -94,7 +94,7 @@ class FileStatus:
     detail: str = ""
 
 
-def status(spec: ModelSpec, settings: Settings) -> list[FileStatus]:
+def status(spec: ModelSpec, settings: EngineSettings) -> list[FileStatus]:
     """Where each file of ``spec`` is and whether it verifies; never raises for a missing file."""
     result = []
     for weight in spec.files:
@@ -148,7 +148,7 @@ def _download(url: str, destination: Path, weight: WeightFile, progress: Callabl
 
 def pull(
     spec: ModelSpec,
-    settings: Settings,
+    settings: EngineSettings,
     *,
     mirror: str | None = None,
     force: bool = False,

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from stylecloak import is_cloaked
-from stylecloak.presets import INTENSITY
+from stylecloak.engine.presets import INTENSITY
 
 from tests.conftest import ART, ROOT, encoded, fast_env, painting
 

@@ -63,6 +63,39 @@ def test_an_already_cloaked_image_is_not_cloaked_again(fast_client, cloaked_jpeg
     assert outcome.upload.data == cloaked_jpeg and outcome.report is None
 
 
+def test_the_upload_is_opened_once_before_the_cloak_and_decoded_only_to_verify_a_marker(
+    fast_client, jpeg: bytes, cloaked_jpeg: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    opened: list[str] = []
+    loaded: list[str] = []
+    real_open, real_load = Image.open, Image.Image.load
+
+    def counting_open(*args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append("open")
+        return real_open(*args, **kwargs)
+
+    def counting_load(self):  # type: ignore[no-untyped-def]
+        loaded.append("load")
+        return real_load(self)
+
+    at_cloak: list[tuple[int, int]] = []
+    real_cloak = fast_client.cloak
+
+    def cloak(*args, **kwargs):  # type: ignore[no-untyped-def]
+        at_cloak.append((len(opened), len(loaded)))
+        return real_cloak(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", counting_open)
+    monkeypatch.setattr(Image.Image, "load", counting_load)
+    monkeypatch.setattr(fast_client, "cloak", cloak)
+    assert protector(fast_client).protect(upload(jpeg)).status == "cloaked"
+    assert at_cloak == [(1, 0)]  # headers and marker from one open, no pixels decoded before the engine
+    opened.clear()
+    loaded.clear()
+    assert protector(fast_client).protect(upload(cloaked_jpeg)).status == "already_cloaked"
+    assert len(opened) == 1 and loaded and at_cloak == [(1, 0)]  # one open; pixels decoded to verify the MAC
+
+
 def test_a_non_image_is_ignored_unless_the_field_is_named_as_an_image_field(fast_client) -> None:
     text = Upload(b"just some notes\n" * 10, "notes.txt", "text/plain", "attachment")
     assert protector(fast_client).protect(text).status == "ignored"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stylecloak import bounds
-from stylecloak.settings import CLIENT_FIELDS, Settings
+from stylecloak.settings import ClientSettings, EngineSettings, Settings
 
 
 def test_the_engine_ignores_the_client_transport_fields() -> None:
@@ -13,7 +13,10 @@ def test_the_engine_ignores_the_client_transport_fields() -> None:
     remote = base.replace(backend="http", endpoint="http://cloak:8000", token="t", timeout_s=5, retries=0)
     assert remote.for_engine() == base.for_engine()
     assert base.replace(quality="fast").for_engine() != base.for_engine()
-    assert set(CLIENT_FIELDS) <= set(Settings.model_fields)
+    assert set(ClientSettings.model_fields) | set(EngineSettings.model_fields) == set(Settings.model_fields)
+    shared = set(ClientSettings.model_fields) & set(EngineSettings.model_fields)
+    assert shared == {"max_bytes", "max_pixels", "min_side"}
+    assert type(remote.for_engine()) is EngineSettings and remote.for_client().token is not None
 
 
 def test_a_new_token_or_timeout_does_not_load_a_second_engine(fast_settings: Any) -> None:

@@ -90,8 +90,11 @@ def test_serve_workers_never_batch_large_images_together() -> None:
     from stylecloak.wire import CloakOptions
 
     options = CloakOptions()
-    small = [_Item(i, WorkItem(options), size=(512, 512)) for i in range(2)]
+    small = [_Item(i, WorkItem(options), size=size) for i, size in enumerate([(512, 512), (640, 480)])]
     large = [_Item(i + 2, WorkItem(options), size=(2500, 2500)) for i in range(2)]
+    broken = _Item(4, WorkItem(options), size=None)  # undecodable: the engine reports it, alone or not
     assert BATCH_MAX_PIXELS < 2500 * 2500
-    keys = [WorkerCore._group_key(item) for item in small + large]
-    assert keys[0] == keys[1] and len({keys[2], keys[3], keys[0]}) == 3
+    keys = [WorkerCore._group_key(item) for item in [*small, *large, broken]]
+    assert keys[0] == keys[1] == keys[4] and len({keys[2], keys[3], keys[0]}) == 3
+    other = _Item(5, WorkItem(CloakOptions(steps=3)), size=(512, 512))
+    assert WorkerCore._group_key(other) != keys[0]

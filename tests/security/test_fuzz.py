@@ -19,7 +19,8 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from stylecloak import bounds, images, presets
+from stylecloak import bounds, images
+from stylecloak.engine import presets
 from stylecloak.errors import ConfigurationError, ImageError
 from stylecloak.wire import CloakOptions
 

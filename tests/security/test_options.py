@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 import torch
-from stylecloak import presets
 from stylecloak.cli import main
+from stylecloak.engine import presets
 from stylecloak.engine.cloaker import check_finite
 from stylecloak.errors import BudgetExceededError, CloakFailedError, ConfigurationError
 from stylecloak.wire import CloakOptions

@@ -22,17 +22,17 @@ import importlib
 from types import TracebackType
 from typing import Any
 
-from stylecloak.backend import AsyncBackend, AsyncLocalBackend, ClientStats, CloakCall, LocalBackend, SyncBackend
+from stylecloak.client.backend import AsyncBackend, AsyncLocalBackend, ClientStats, CloakCall, LocalBackend, SyncBackend
+from stylecloak.client.jobs import AsyncJob, Job
 from stylecloak.errors import ConfigurationError
 from stylecloak.images import ImageInput
-from stylecloak.jobs import AsyncJob, Job, ProgressCallback
 from stylecloak.options import CloakOptions
-from stylecloak.result import CloakResult
+from stylecloak.result import CloakResult, ProgressCallback
 from stylecloak.settings import Settings, get_settings
 
 # Remote backends live in their own modules, imported only when chosen: (blocking, awaitable).
 REMOTE_BACKENDS = {
-    "http": ("stylecloak.http_backend:HttpBackend", "stylecloak.http_backend:AsyncHttpBackend"),
+    "http": ("stylecloak.client.http:HttpBackend", "stylecloak.client.http:AsyncHttpBackend"),
 }
 
 __all__ = ["AsyncClient", "BaseClient", "Client", "ClientStats", "LocalBackend"]

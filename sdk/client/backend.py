@@ -2,7 +2,7 @@
 
 A backend runs cloaks and async jobs for :class:`~stylecloak.client.Client` (blocking methods) or
 :class:`~stylecloak.client.AsyncClient` (awaitable ones). ``local`` is here; ``http`` lives in
-:mod:`stylecloak.http_backend`, imported only when chosen.
+:mod:`stylecloak.client.http`, imported only when chosen.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from stylecloak.client.jobs import LocalJobRunner
 from stylecloak.images import ImageInput, read_bytes
-from stylecloak.jobs import LocalJobRunner, ProgressCallback
 from stylecloak.options import CloakOptions
-from stylecloak.result import CloakResult
+from stylecloak.result import CloakResult, ProgressCallback
 from stylecloak.settings import Settings
 from stylecloak.wire import JobStatus
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from stylecloak import targets
-from stylecloak.engine import reach
+from stylecloak.engine import reach, targets
 from stylecloak.engine.cloaker import Cloaker
 from stylecloak.engine.style_transfer import LatentStats
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import stylecloak
 from PIL import Image, ImageCms
-from stylecloak import errors, images, targets, xmp
+from stylecloak import errors, images, xmp
+from stylecloak.engine import targets
 from stylecloak.engine.cloaker import Cloaker
 
 from tests.conftest import ART, encoded, painting

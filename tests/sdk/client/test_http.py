@@ -14,6 +14,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 
 from stylecloak.client import Client  # noqa: E402
+from stylecloak.client.http import HttpProtocol, error_from_response, parse_retry_after  # noqa: E402
 from stylecloak.errors import (  # noqa: E402
     AlreadyCloakedError,
     ImageTooLargeError,
@@ -27,7 +28,6 @@ from stylecloak.errors import (  # noqa: E402
     UnauthorizedError,
     UnsupportedImageError,
 )
-from stylecloak.http_backend import HttpProtocol, error_from_response, parse_retry_after  # noqa: E402
 from stylecloak.settings import Settings  # noqa: E402
 from stylecloak.wire import JobNotFoundError  # noqa: E402
 

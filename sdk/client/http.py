@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from stylecloak._version import __version__
-from stylecloak.backend import ClientStats, CloakCall
+from stylecloak.client.backend import ClientStats, CloakCall
 from stylecloak.errors import (
     ImageError,
     ImageTooLargeError,
@@ -35,9 +35,8 @@ from stylecloak.errors import (
     UnauthorizedError,
 )
 from stylecloak.images import CONTENT_TYPES, ImageInput, read_bytes
-from stylecloak.jobs import ProgressCallback
-from stylecloak.result import CloakResult
-from stylecloak.settings import Settings
+from stylecloak.result import CloakResult, ProgressCallback
+from stylecloak.settings import ClientSettings
 from stylecloak.wire import (
     CLOAK_PATH,
     JOBS_PATH,
@@ -131,7 +130,7 @@ def image_bytes(image: ImageInput, max_bytes: int) -> bytes:
 class HttpProtocol:
     """Requests, responses and retry decisions of the Serve API, without I/O."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ClientSettings) -> None:
         self.endpoint = settings.endpoint.rstrip("/")
         self.retries = settings.retries
         self.max_bytes = settings.max_bytes
@@ -215,7 +214,7 @@ class HttpBackend:
 
     remote = True
 
-    def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, settings: ClientSettings, *, transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self.protocol = HttpProtocol(settings)
         self.http = httpx.Client(**self.protocol.client_options, transport=transport)
@@ -264,7 +263,7 @@ class AsyncHttpBackend:
 
     remote = True
 
-    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: ClientSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.protocol = HttpProtocol(settings)
         self.http = httpx.AsyncClient(**self.protocol.client_options, transport=transport)

@@ -23,17 +23,15 @@ from typing import Generic, Protocol, TypeVar
 
 from stylecloak.errors import (
     JobCancelledError,
-    JobFailedError,
     JobNotFoundError,
     JobNotReadyError,
     RemoteTimeoutError,
     StylecloakError,
 )
 from stylecloak.images import ImageInput
-from stylecloak.result import CloakResult
-from stylecloak.wire import JobStatus, error_from_dict
+from stylecloak.result import CloakResult, ProgressCallback
+from stylecloak.wire import JobStatus, finished_error
 
-ProgressCallback = Callable[[int, int], None]
 Call = TypeVar("Call")
 
 # Polling starts fast (small jobs finish in a second) and slows down for long ones.
@@ -60,17 +58,6 @@ def poll_intervals() -> Iterator[float]:
     while True:
         yield delay
         delay = min(POLL_MAX_S, delay * 1.5)
-
-
-def finished_error(status: JobStatus) -> StylecloakError:
-    """The error for a job that ended without a result (``failed`` or ``cancelled``)."""
-    if status.state == "cancelled":
-        return JobCancelledError(f"job {status.id} was cancelled")
-    cause = error_from_dict(status.error, 500) if status.error else None
-    message = cause.message if cause is not None else "unknown error"
-    failed = JobFailedError(f"job {status.id} failed: {message}", detail=cause.code if cause else None)
-    failed.__cause__ = cause
-    return failed
 
 
 class _Following:

@@ -104,7 +104,7 @@ def test_caller_given_rendition_is_the_target(cloaker: Cloaker) -> None:
 def test_img2img_target_through_the_cloaker(fast_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """The paper's Ω: a real diffusers img2img pipeline (tiny random parts) renders the target."""
     pytest.importorskip("transformers")
-    from tests.sdk.test_img2img import tiny_pipeline
+    from tests.sdk.engine.test_img2img import tiny_pipeline
 
     folder = tmp_path / "tiny-sd"
     tiny_pipeline().save_pretrained(folder)  # type: ignore[attr-defined]

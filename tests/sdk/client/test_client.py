@@ -10,8 +10,8 @@ import time
 
 import pytest
 from stylecloak import is_cloaked
-from stylecloak.backend import CloakCall, LocalBackend
 from stylecloak.client import AsyncClient, Client
+from stylecloak.client.backend import CloakCall, LocalBackend
 from stylecloak.errors import AlreadyCloakedError, ConfigurationError, JobCancelledError
 from stylecloak.wire import CloakOptions, JobNotFoundError
 

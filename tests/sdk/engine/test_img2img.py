@@ -10,9 +10,9 @@ import pytest
 import torch
 from stylecloak import errors
 from stylecloak.engine.img2img import GivenRendition, Img2ImgRenderer, Img2ImgSettings, image_sha256
+from stylecloak.engine.styles import TEXT_STYLES
 from stylecloak.models.device import Compute
 from stylecloak.settings import Settings
-from stylecloak.styles import TEXT_STYLES
 
 from tests.conftest import encoded, painting
 

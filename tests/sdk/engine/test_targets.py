@@ -5,7 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from stylecloak import errors, targets
+from stylecloak import errors
+from stylecloak.engine import targets
 
 
 def styles() -> dict[str, np.ndarray]:

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from stylecloak import errors
-from stylecloak.styles import BUILTIN, TEXT_STYLES, Catalogue, reference_style
+from stylecloak.engine.styles import BUILTIN, TEXT_STYLES, Catalogue, reference_style
 
 from tests.conftest import encoded, painting
 
