@@ -297,3 +297,64 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> S3Config:
         data["conditional_writes"] = conditional.lower() not in {"0", "false", "no", "off"}
     config: S3Config = build(S3Config, data, "environment")
     return config
+
+
+def config_from_flags(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> S3Config:
+    """An :class:`S3Config` from the worker command's flags (``stylecloak worker s3``; None = not given).
+
+    The routes come from ``config`` (a JSON file), else ``source``/``destination``/``archive`` (one
+    route), else the environment (:func:`config_from_env`); the connection flags (``s3_endpoint_url``,
+    ``sqs_endpoint_url``, ``region``, ``addressing_style``, ``max_attempts``, ``dlq``,
+    ``no_conditional_writes``) and the per-route cloak flags (``intensity``, ``quality``, ``steps``) go
+    on top.
+    """
+    given = {key: value for key, value in flags.items() if value is not None}
+    data: dict[str, Any]
+    if given.get("config"):
+        data = load_config(given["config"]).model_dump()
+    elif given.get("source") or given.get("destination"):
+        route: dict[str, Any] = {"source": given.get("source"), "destination": given.get("destination")}
+        if given.get("archive"):
+            route.update(original="archive", archive=given["archive"])
+        data = {"routes": [route]}
+    else:
+        data = config_from_env(environ).model_dump()
+    connection = {
+        "endpoint_url": "s3_endpoint_url",
+        "sqs_endpoint_url": "sqs_endpoint_url",
+        "region": "region",
+        "addressing_style": "addressing_style",
+        "max_attempts": "max_attempts",
+        "dlq_url": "dlq",
+    }
+    data.update({field: given[flag] for field, flag in connection.items() if flag in given})
+    if given.get("no_conditional_writes"):
+        data["conditional_writes"] = False
+    per_route = {key: given[key] for key in ("intensity", "quality", "steps") if key in given}
+    for route_data in data["routes"]:
+        route_data.update(per_route)
+    config: S3Config = build(S3Config, data, "command line")
+    return config
+
+
+#: Worker command flag → :class:`WorkerConfig` field.
+WORKER_FLAGS = {
+    "queue": "queue_url",
+    "concurrency": "concurrency",
+    "wait_time": "wait_time_s",
+    "visibility_timeout": "visibility_timeout_s",
+    "max_receives": "max_receives",
+    "retry_delay": "retry_delay_s",
+    "shutdown_grace": "shutdown_grace_s",
+    "metrics_port": "metrics_port",
+    "metrics_addr": "metrics_addr",
+}
+
+
+def worker_config_from_flags(flags: Mapping[str, Any]) -> WorkerConfig:
+    """The worker command's polling flags → :class:`WorkerConfig` (None = the model's default)."""
+    if not flags.get("queue"):
+        raise ConfigurationError(f"no queue: pass --queue URL (or set {ENV_PREFIX}QUEUE_URL)")
+    data = {field: flags[flag] for flag, field in WORKER_FLAGS.items() if flags.get(flag) is not None}
+    config: WorkerConfig = build(WorkerConfig, data, "command line")
+    return config

@@ -13,12 +13,9 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stylecloak.cli._common import settings_from
-
-if TYPE_CHECKING:
-    from stylecloak.adapters.s3.config import WorkerConfig
 
 QUEUE_ENV = "STYLECLOAK_S3_QUEUE_URL"
 
@@ -71,67 +68,15 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def s3_config(args: argparse.Namespace) -> Any:
-    """The S3Config from --config, or --source/--destination, or the environment; flags on top."""
-    from stylecloak.adapters.s3.config import S3Config, build, config_from_env, load_config
-
-    if args.config:
-        data = load_config(args.config).model_dump()
-    elif args.source or args.destination:
-        route: dict[str, Any] = {"source": args.source, "destination": args.destination}
-        if args.archive:
-            route.update(original="archive", archive=args.archive)
-        data = {"routes": [route]}
-    else:
-        data = config_from_env().model_dump()
-    flags = {
-        "endpoint_url": args.s3_endpoint_url,
-        "sqs_endpoint_url": args.sqs_endpoint_url,
-        "region": args.region,
-        "addressing_style": args.addressing_style,
-        "max_attempts": args.max_attempts,
-        "dlq_url": args.dlq,
-    }
-    data.update({key: value for key, value in flags.items() if value is not None})
-    if args.no_conditional_writes:
-        data["conditional_writes"] = False
-    per_route = {"intensity": args.intensity, "quality": args.quality, "steps": args.steps}
-    for route_data in data["routes"]:
-        route_data.update({key: value for key, value in per_route.items() if value is not None})
-    return build(S3Config, data, "command line")
-
-
-def worker_config(args: argparse.Namespace) -> WorkerConfig:
-    """The polling flags → :class:`WorkerConfig`."""
-    from stylecloak.adapters.s3.config import WorkerConfig, build
-    from stylecloak.errors import ConfigurationError
-
-    if not args.queue:
-        raise ConfigurationError(f"no queue: pass --queue URL (or set {QUEUE_ENV})")
-    return build(
-        WorkerConfig,
-        {
-            "queue_url": args.queue,
-            "concurrency": args.concurrency,
-            "wait_time_s": args.wait_time,
-            "visibility_timeout_s": args.visibility_timeout,
-            "max_receives": args.max_receives,
-            "retry_delay_s": args.retry_delay,
-            "shutdown_grace_s": args.shutdown_grace,
-            "metrics_port": args.metrics_port,
-            "metrics_addr": args.metrics_addr,
-        },
-        "command line",
-    )
-
-
 def run_s3(args: argparse.Namespace) -> int:
+    from stylecloak.adapters.s3.config import config_from_flags, worker_config_from_flags
     from stylecloak.adapters.s3.metrics import Metrics
     from stylecloak.adapters.s3.worker import Worker
     from stylecloak.client import Client
 
-    polling = worker_config(args)
-    config = s3_config(args)
+    # The flags → the adapter's own configuration: that mapping lives with the adapter.
+    polling = worker_config_from_flags(vars(args))
+    config = config_from_flags(vars(args))
     settings = settings_from(args, endpoint=args.endpoint, token=args.token, backend="http" if args.endpoint else None)
     metrics = Metrics()
     with Client(settings) as client:

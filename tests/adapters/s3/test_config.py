@@ -10,9 +10,8 @@ from pydantic import ValidationError
 
 pytest.importorskip("boto3")
 
-from stylecloak.adapters.s3.config import Route, S3Config, config_from_env, load_config
+from stylecloak.adapters.s3.config import Route, S3Config, config_from_env, config_from_flags, load_config
 from stylecloak.cli import build_parser
-from stylecloak.cli.worker import s3_config
 from stylecloak.errors import ConfigurationError
 from stylecloak.rights import RightsPolicy
 
@@ -139,6 +138,19 @@ def test_worker_command_line_builds_the_config() -> None:
             "--no-conditional-writes",
         ]
     )
-    config = s3_config(args)
+    config = config_from_flags(vars(args))
     assert config.endpoint_url == "http://127.0.0.1:9" and not config.conditional_writes
     assert config.routes[0].steps == 4 and config.routes[0].destination.prefix == "out/"
+
+
+def test_the_worker_flags_map_to_its_polling_config_and_a_missing_queue_is_refused() -> None:
+    from stylecloak.adapters.s3.config import worker_config_from_flags
+    from stylecloak.cli import build_parser
+
+    args = build_parser().parse_args(["worker", "s3", "--queue", "http://q", "--concurrency", "3", "--wait-time", "0"])
+    polling = worker_config_from_flags(vars(args))
+    assert (polling.queue_url, polling.concurrency, polling.wait_time_s) == ("http://q", 3, 0)
+    with pytest.raises(ConfigurationError, match="no queue"):
+        worker_config_from_flags({**vars(args), "queue": None})
+    with pytest.raises(ConfigurationError, match="concurrency"):
+        worker_config_from_flags({**vars(args), "concurrency": 0})
