@@ -93,6 +93,10 @@ def main() -> int:
                       cost.seconds if cost else 0.0]  # fmt: skip
             numbers.append(values)
             rows.append([path.name, evaluation.target_style, *values])
+            # One line per artwork as it finishes: a long run that is stopped still says what it measured.
+            print(f"  {path.name}: target {evaluation.target_style}, mimic mean {values[0]:.3f}, "
+                  f"worst {values[1]:.3f}, 1024/jpeg75 {values[2]:.3f}, SSIM {values[-2]:.3f}, {values[-1]:.0f} s",
+                  flush=True)  # fmt: skip
         rows.append(["mean", "", *np.mean(numbers, axis=0).tolist()])
         header = ["artwork", "target", "mimic mean", "mimic worst", "1024/jpeg75", "working grid",
                   *args.transforms, "SSIM", "seconds"]  # fmt: skip
