@@ -57,6 +57,11 @@ class StylecloakError(Exception):
         self.message = message
         self.detail = detail
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Errors cross process boundaries as themselves (a Serve worker's result): rebuild from the
+        # attributes, since a subclass's constructor may take other arguments (MissingExtraError).
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
     def to_dict(self) -> dict[str, str | int]:
         """The JSON body a server sends for this error."""
         body: dict[str, str | int] = {"error": self.code, "message": self.message, "status": self.status}
@@ -287,3 +292,10 @@ ERRORS_BY_CODE: dict[str, type[StylecloakError]] = {
         MalformedEventError,
     )
 }
+
+
+def _rebuild(cls: type[StylecloakError], message: str, state: dict[str, object]) -> StylecloakError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error

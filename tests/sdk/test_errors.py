@@ -52,3 +52,17 @@ def test_a_server_error_comes_back_as_its_own_type() -> None:
     for code, cls in ERRORS_BY_CODE.items():
         rebuilt = error_from_dict({"error": code, "message": "m", "detail": "d"}, cls.status)
         assert type(rebuilt) is cls and rebuilt.message == "m"
+
+
+def test_every_error_pickles_as_itself() -> None:
+    """A Serve worker returns errors across the Ray boundary as the exceptions themselves."""
+    import pickle
+
+    from stylecloak.errors import MissingExtraError
+
+    errors = [cls("it failed", detail="why") for cls in set(ERRORS_BY_CODE.values())]
+    errors.append(MissingExtraError("lpips", "engine"))
+    for error in errors:
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and again.to_dict() == error.to_dict() and str(again) == str(error)
+    assert pickle.loads(pickle.dumps(errors[-1])).extra == "engine"
