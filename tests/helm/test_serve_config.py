@@ -225,8 +225,7 @@ def worker_command(values: dict[str, Any], tmp_path: Path) -> tuple[Any, dict[st
 
 
 def test_worker_command_line_is_what_the_cli_accepts(tmp_path: Path) -> None:
-    from stylecloak.adapters.s3.config import WorkerConfig
-    from stylecloak.cli.worker import s3_config, worker_config
+    from stylecloak.adapters.s3.config import WorkerConfig, config_from_flags, worker_config_from_flags
 
     polling = {
         "concurrency": 8,
@@ -239,9 +238,9 @@ def test_worker_command_line_is_what_the_cli_accepts(tmp_path: Path) -> None:
     values = merged(example(), {"worker": {"polling": polling}})
     args, env, _ = worker_command(values, tmp_path)
     assert args.handler.__name__ == "run_s3"
-    worker = worker_config(args)
+    worker = worker_config_from_flags(vars(args))
     assert worker == WorkerConfig(queue_url=values["worker"]["queueUrl"], metrics_port=9108, **polling)
-    config = s3_config(args)
+    config = config_from_flags(vars(args))
     assert config.region == "eu-west-1" and config.dlq_url.endswith("art-events-dlq")
     (route,) = config.routes
     assert (route.source.url(), route.destination.url(), route.archive.url()) == (
@@ -263,9 +262,9 @@ def test_local_worker_signs_with_the_mounted_c2pa_key(tmp_path: Path) -> None:
         {"source": "s3://art/drafts/", "destination": "s3://art/drafts-public/", "rights": None}
     )
     args, env, container = worker_command(values, tmp_path)
-    from stylecloak.cli.worker import s3_config
+    from stylecloak.adapters.s3.config import config_from_flags
 
-    signed, unsigned = s3_config(args).routes
+    signed, unsigned = config_from_flags(vars(args)).routes
     assert signed.rights is not None and signed.rights.c2pa_key == Path("/var/run/secrets/stylecloak-c2pa/key.pem")
     assert unsigned.rights is None  # `rights: null` stays off
     assert "STYLECLOAK_BACKEND" not in env and env["STYLECLOAK_RIGHTS_C2PA_KEY"].endswith("/key.pem")
