@@ -470,11 +470,12 @@ class Cloaker:
 
     @torch.no_grad()
     def _spent(self, prepared: Prepared, x_saved: Tensor) -> float:
-        """The budget's distance where it is promised: on the working grid, and at full size (up to the
-        render cap, beyond which the cloak itself is an upsampled render-grid δ)."""
+        """The budget's distance where it is promised: on the working grid, and at full size on the saved
+        file, measured as the report measures it (:func:`full_size`). It used to stop at the render grid
+        (short side 1024), which let a 1200×1528 painting through at full-size SSIM 0.948."""
         grid = prepared.grid
         working = self.budget.distance(grid.to_working(x_saved), grid.to_working(prepared.x_full))
-        full = self.budget.distance(grid.to_render(x_saved), prepared.x_render)
+        full = self.budget.distance(*full_size(x_saved, prepared.x_full))
         return float(torch.maximum(working, full)[0])
 
     def _decoded(self, data: bytes) -> tuple[Tensor, bytes | None]:
@@ -548,13 +549,7 @@ class Cloaker:
         if view_target is not None:
             standard = views.standard(resolutions)
             mimic = views.shifts(self.extractor.encode, prepared.x_full, x_saved, standard, view_target)
-        a, b = x_saved, prepared.x_full
-        pixels = a.shape[-1] * a.shape[-2]
-        if pixels > SSIM_MAX_PIXELS:
-            scale = (SSIM_MAX_PIXELS / pixels) ** 0.5
-            size = (int(a.shape[-2] * scale), int(a.shape[-1] * scale))
-            a = F.interpolate(a, size=size, mode="area")
-            b = F.interpolate(b, size=size, mode="area")
+        a, b = full_size(x_saved, prepared.x_full)
         return {
             "shifts": shifts,
             "mimic": mimic,
@@ -587,6 +582,17 @@ def check_finite(delta: Tensor) -> None:
     (NaN becomes 0 in uint8) that no later check could repair, so it is an error, never an output."""
     if not bool(torch.isfinite(delta).all()):
         raise CloakFailedError("the optimisation diverged (non-finite perturbation); nothing was written")
+
+
+def full_size(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Two full-size images as the budget and the report compare them: as they are up to
+    ``SSIM_MAX_PIXELS``, area-downscaled alike above it."""
+    pixels = a.shape[-1] * a.shape[-2]
+    if pixels <= SSIM_MAX_PIXELS:
+        return a, b
+    scale = (SSIM_MAX_PIXELS / pixels) ** 0.5
+    size = (int(a.shape[-2] * scale), int(a.shape[-1] * scale))
+    return F.interpolate(a, size=size, mode="area"), F.interpolate(b, size=size, mode="area")
 
 
 def default_cloaker(settings: EngineSettings) -> Cloaker:

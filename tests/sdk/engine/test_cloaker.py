@@ -180,3 +180,17 @@ def test_a_gif_keeps_the_budget_and_its_report_shows_the_cloak_it_could_carry(cl
     report = cloaker.cloak(encoded(painting(), "GIF"), steps=8).report
     assert report.budget_value <= report.budget_p
     assert report.latent_shift < 0.05
+
+
+def test_the_budget_holds_at_full_size_above_the_render_grid(cloaker: Cloaker) -> None:
+    # The render grid stops at render_cap (128 px here, 1024 by default); above it the budget used to be
+    # checked on the render grid only, and The Scream at 1200×1528 left at full-size SSIM 0.948 (p = 0.05).
+    scream = Image.open(ART / "the_scream.jpg").convert("RGB").resize((256, 326), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    scream.save(buffer, "PNG")
+    report = cloaker.cloak(buffer.getvalue(), steps=8, force=True).report
+    assert report.size == (256, 326)
+    # The budget spent counts the saved file's full-size distance (the report's SSIM): 0.0305 against
+    # 1 - SSIM 0.0392 when it was measured on the render grid.
+    assert report.budget_value >= 1 - report.ssim - 1e-3
+    assert report.budget_value <= report.budget_p
