@@ -457,6 +457,16 @@ class Cloaker:
             report.ssim,
             seconds,
         )
+        if report.mimic_shift is not None and report.mimic_shift <= 0:
+            # Measured on drawings and flat colour (docs/measurements.md): the platform must hear that
+            # this upload is not protected, not read a report it has no reason to open.
+            log.warning(
+                "the cloak did not move this %dx%d image toward %r at the mimic views (shift %.3f): it is "
+                "not protected; drawings and flat colour are a known weakness",
+                *decoded.size,
+                job.choice.style,
+                report.mimic_shift,
+            )
         return CloakResult(data=data, content_type=decoded.content_type, format=decoded.format, report=report)
 
     def _view_target(self, job: _Job) -> views.TargetFor | None:

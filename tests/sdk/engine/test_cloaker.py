@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import stylecloak
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageDraw
 from stylecloak import errors, images, xmp
 from stylecloak.engine import targets
 from stylecloak.engine.cloaker import Cloaker
@@ -163,6 +163,48 @@ def test_default_preset_holds_at_the_mimic_views_of_a_real_painting(shared_model
     assert report.mimic_shift is not None and report.mimic_shift >= 0.22
     assert report.mimic_worst is not None and report.mimic_worst >= 0.15
     assert report.ssim >= 0.945 and report.max_abs_change <= 20 / 255
+
+
+def line_drawing() -> bytes:
+    """Black ink lines on white paper: the kind of art the default cloak fails on (docs/measurements.md)."""
+    image = Image.new("RGB", (160, 128), "white")
+    draw = ImageDraw.Draw(image)
+    for k in range(6):
+        draw.line([(10 + 20 * k, 10), (40 + 15 * k, 118)], fill="black", width=2)
+    draw.ellipse([60, 30, 120, 90], outline="black", width=2)
+    return encoded(np.asarray(image))
+
+
+@pytest.fixture(scope="module")
+def drawing_report(cloaker: Cloaker) -> tuple[stylecloak.CloakReport, list[str]]:
+    import logging
+
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("stylecloak.engine.cloaker")
+    logger.addHandler(handler)
+    try:
+        report = cloaker.cloak(line_drawing(), target_style="mosaic").report
+    finally:
+        logger.removeHandler(handler)
+    return report, records
+
+
+def test_a_cloak_that_does_not_protect_says_so(drawing_report: tuple[stylecloak.CloakReport, list[str]]) -> None:
+    report, messages = drawing_report
+    assert report.mimic_shift is not None
+    warned = any("not protected" in message for message in messages)
+    assert warned == (report.mimic_shift <= 0), (report.mimic_shift, messages)
+
+
+@pytest.mark.xfail(strict=True, reason="known failure: the default moves line art away from the decoy style")
+def test_a_line_drawing_is_protected(drawing_report: tuple[stylecloak.CloakReport, list[str]]) -> None:
+    """Measured −0.004 (worst view −0.107) on this drawing at the test settings (the ink drawing of
+    the own validation set: −0.123 at the default; The Scream at 320 px, above: 0.280). Strict: when a fix
+    lifts it to a real shift this fails, and the xfail comes off."""
+    report, _ = drawing_report
+    assert report.mimic_shift is not None and report.mimic_shift >= 0.05
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
