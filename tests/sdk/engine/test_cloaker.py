@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import logging
+from logging.handlers import BufferingHandler
 from pathlib import Path
 
 import numpy as np
@@ -177,18 +179,15 @@ def line_drawing() -> bytes:
 
 @pytest.fixture(scope="module")
 def drawing_report(cloaker: Cloaker) -> tuple[stylecloak.CloakReport, list[str]]:
-    import logging
-
-    records: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda record: records.append(record.getMessage())  # type: ignore[method-assign]
+    # Module scope (one cloak for both tests below), where pytest's caplog is not available.
+    handler = BufferingHandler(capacity=1000)
     logger = logging.getLogger("stylecloak.engine.cloaker")
     logger.addHandler(handler)
     try:
         report = cloaker.cloak(line_drawing(), target_style="mosaic").report
     finally:
         logger.removeHandler(handler)
-    return report, records
+    return report, [record.getMessage() for record in handler.buffer]
 
 
 def test_a_cloak_that_does_not_protect_says_so(drawing_report: tuple[stylecloak.CloakReport, list[str]]) -> None:
