@@ -16,8 +16,10 @@
   all start. The working-grid profiles keep δ on the working grid, as they always did.
 - The budget g is measured where it is promised: on the working grid, and, with δ on the render grid,
   there too (the full-size image a person sees).
-- Adam on δ (initialised uniform in ±ε/2 from a seeded generator), cosine learning-rate decay,
-  projection onto the L∞ ball after every step; a final line search on δ's scale enforces the budget.
+- Adam on δ from δ = 0, cosine learning-rate decay, projection onto the L∞ ball after every step; a
+  final line search on δ's scale enforces the budget. A random start and a coarse (low-frequency) part
+  of δ were both tried and dropped: on paintings they made no difference, and on white paper a trainer's
+  upscale turns them into soft blotches that move Φ away from the target (docs/measurements.md).
 
 Works on a batch of same-size images: each has its own targets and budget; passes are shared.
 """
@@ -29,11 +31,10 @@ import stylecloak.engine._torch  # noqa: F401  # isort: skip  (names the extra w
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from stylecloak.engine.budget import Budget
 from stylecloak.engine.geometry import Grid
 from stylecloak.engine.transforms import Transform, quantize
@@ -41,7 +42,6 @@ from stylecloak.models.extractors import FeatureExtractor
 from stylecloak.result import ProgressCallback
 from torch import Tensor
 
-COARSE = 4
 LINE_SEARCH_STEPS = 8
 
 
@@ -159,27 +159,22 @@ def optimise(
     slots_per_step: int | None = None,
     gray: Sequence[bool] | None = None,
     seed: int = 0,
-    coarse: int = COARSE,
     progress: ProgressCallback | None = None,
 ) -> Optimised:
     """δ for each image of ``x_render`` (N×3×H×W in [0, 1], render size), on ``delta_on``'s grid.
 
-    δ = fine + upsample(coarse part at 1/``coarse`` size): the same set of perturbations, but the
-    coarse part's pooled gradient moves low frequencies faster, and those are what survive a
-    platform's downscaling and re-encoding. ``coarse=0`` optimises the fine part alone. ``saved``
-    (the output's own save) is applied to the cloaked image before every path: what a trainer
-    downloads is the saved file. ``slots_per_step`` takes that many slots per step in turn instead of
-    all of them: as much protection per extractor pass, at a fraction of a step's cost.
+    ``saved`` (the output's own save) is applied to the cloaked image before every path: what a
+    trainer downloads is the saved file. ``slots_per_step`` takes that many slots per step in turn
+    instead of all of them: as much protection per extractor pass, at a fraction of a step's cost.
     """
     n = x_render.shape[0]
     device = x_render.device
-    generator = torch.Generator(device="cpu").manual_seed(seed)
     rng = np.random.default_rng(seed)
     linf = objective.linf
     on_render = delta_on == "render"
     width, height = grid.render if on_render else grid.padded
     shape = (n, 3, height, width)
-    delta = ((torch.rand(shape, generator=generator) * 2 - 1) * (linf / 2)).to(device)
+    delta = torch.zeros(shape, device=device)
     gray_rows = torch.tensor(list(gray) if gray is not None else [False] * n, device=device)
 
     def project(d: Tensor) -> Tensor:
@@ -190,17 +185,11 @@ def optimise(
 
     def rendered(d: Tensor) -> Tensor:
         if on_render:
-            return (x_render + d).clamp(0, 1)
+            return pixels(x_render + d)
         # Bicubic upsampling overshoots; the clamp keeps the L∞ rail true at every size.
-        return (x_render + grid.delta_to(d, grid.render).clamp(-linf, linf)).clamp(0, 1)
+        return pixels(x_render + grid.delta_to(d, grid.render).clamp(-linf, linf))
 
     x_work = grid.to_working(x_render)
-    low = torch.zeros((n, 3, -(-height // coarse), -(-width // coarse)), device=device) if coarse else None
-
-    def combined(fine: Tensor) -> Tensor:
-        if low is None:
-            return fine
-        return fine + F.interpolate(low, size=(height, width), mode="bilinear", align_corners=False)
 
     def distance(total: Tensor, adversarial: Tensor) -> Tensor:
         """The budget's excess where it is promised: the working grid, and the render grid with it."""
@@ -209,9 +198,8 @@ def optimise(
         full = budget.distance(adversarial, x_render)
         return torch.maximum(full, budget.distance(grid.to_working(adversarial), x_work))
 
-    delta = project(delta).requires_grad_(True)
-    parameters = [delta] if low is None else [delta, low.requires_grad_(True)]
-    optimizer = torch.optim.Adam(parameters, lr=objective.lr)
+    delta.requires_grad_(True)
+    optimizer = torch.optim.Adam([delta], lr=objective.lr)
     terms = _Terms(goals, x_render)
     slots = [list(slot) for slot in profile if slot] or [[OnWorkingGrid(Transform("quantize", quantize), grid)]]
     per_step = slots_per_step or len(slots)
@@ -223,8 +211,7 @@ def optimise(
             slots if per_step >= len(slots) else [slots[(step * per_step + k) % len(slots)] for k in range(per_step)]
         )
         drawn = [slot[int(rng.integers(0, len(slot)))] for slot in taken]
-        total = combined(delta)
-        adversarial = rendered(total)
+        adversarial = rendered(delta)
         seen_from = adversarial if saved is None else saved(adversarial, rng)
         feature = torch.zeros(n, device=device)
         for seen in drawn:
@@ -235,7 +222,7 @@ def optimise(
                 z = goal.extractor.encode(image)
                 feature = feature + goal.weight * ((z - target) ** 2).flatten(1).sum(dim=1) / base
         feature = feature / (total_weight * len(drawn))
-        spent = distance(total, adversarial)
+        spent = distance(delta, adversarial)
         loss = feature + objective.alpha * torch.relu(spent - objective.budget_p)
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()  # type: ignore[no-untyped-call]
@@ -244,17 +231,41 @@ def optimise(
         for group in optimizer.param_groups:
             group["lr"] = objective.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step + 1) / steps)))
         with torch.no_grad():
-            # Project the sum; the fine part absorbs the correction, the coarse part keeps its course.
-            delta.copy_(project(combined(delta)) - (combined(delta) - delta))
+            delta.copy_(project(delta))
         trace.feature_loss.append(float(feature.detach().mean()))
         trace.budget.append(float(spent.detach().mean()))
         trace.transform.append(", ".join(seen.name for seen in drawn))
         if progress is not None:
             progress(step + 1, steps)
     with torch.no_grad():
-        final_delta = project(combined(delta.detach()))
-        final, scale = _enforce_budget(final_delta, lambda d: distance(d, rendered(d)), objective.budget_p)
+        final, scale = _enforce_budget(project(delta.detach()), lambda d: distance(d, rendered(d)), objective.budget_p)
     return Optimised(final, trace, scale)
+
+
+class _Pixels(torch.autograd.Function):
+    """Clamp to [0, 1] whose gradient still flows where a descent step would move the value inward.
+
+    Torch's clamp has no gradient at the bounds. Line art is mostly pure white paper and pure black
+    ink: from δ = 0 every such pixel had a zero gradient, so δ never moved and the cloak left the
+    drawing unchanged. Outward gradients are still stopped, so δ is not pushed past the bound.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return x.clamp(0, 1)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        # Descent moves x by −grad: at or below 0 it may only go up, at or above 1 only down.
+        return grad * (((x > 0) | (grad < 0)) & ((x < 1) | (grad > 0)))
+
+
+def pixels(x: Tensor) -> Tensor:
+    """``x`` clamped to [0, 1], with :class:`_Pixels`' gradient at the bounds."""
+    out: Tensor = _Pixels.apply(x)
+    return out
 
 
 @torch.no_grad()
