@@ -17,9 +17,9 @@
 - The budget g is measured where it is promised: on the working grid, and, with δ on the render grid,
   there too (the full-size image a person sees).
 - Adam on δ from δ = 0, cosine learning-rate decay, projection onto the L∞ ball after every step; a
-  final line search on δ's scale enforces the budget. A random start and a coarse (low-frequency) part
-  of δ were both tried and dropped: on paintings they made no difference, and on white paper a trainer's
-  upscale turns them into soft blotches that move Φ away from the target (docs/measurements.md).
+  final line search on δ's scale enforces the budget. The random start and the coarse (low-frequency)
+  part of δ that earlier versions had are gone: without them the paintings measure the same, and
+  neither helped drawings (docs/measurements.md).
 
 Works on a batch of same-size images: each has its own targets and budget; passes are shared.
 """
