@@ -17,6 +17,10 @@ from stylecloak.errors import ConfigurationError
 
 # The objective's budget weight α, from the public Glaze re-implementation.
 ALPHA = 30.0
+# Adam's first step size as a share of the L∞ rail (cosine-decayed from there). Half the earlier
+# quarter: on the mimic default the larger step overshot, and udnie and a grey photograph gained
+# 0.020 and 0.033 mimic mean at the same budget (docs/measurements.md, seventh session).
+STEP_SHARE = 1 / 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +108,7 @@ def resolve(
         linf=linf,
         alpha=ALPHA,
         steps=QUALITY[quality].steps,
-        lr=linf / 4,
+        lr=linf * STEP_SHARE,
         working_resolution=working_resolution,
         seed=seed,
         extractor=extractor,
@@ -117,7 +121,7 @@ def resolve(
     if unknown:
         raise ConfigurationError(f"unknown cloak parameters: {', '.join(sorted(unknown))}")
     if "linf" in changes and "lr" not in changes:
-        changes["lr"] = float(changes["linf"]) / 4
+        changes["lr"] = float(changes["linf"]) * STEP_SHARE
     params = replace(params, **changes)
     bounds.check(asdict(params))  # finite and in range: an inf lr or a negative seed never reaches the engine
     return params

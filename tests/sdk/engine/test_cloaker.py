@@ -12,7 +12,7 @@ import pytest
 import stylecloak
 from PIL import Image, ImageCms, ImageDraw
 from stylecloak import errors, images, xmp
-from stylecloak.engine import targets
+from stylecloak.engine import presets, targets
 from stylecloak.engine.cloaker import Cloaker
 
 from tests.conftest import ART, encoded, painting
@@ -143,6 +143,10 @@ def test_presets_and_overrides(cloaker: Cloaker) -> None:
     assert low.budget_p < high.budget_p and low.linf < high.linf
     assert cloaker.params(quality="fast").steps < cloaker.params(quality="slow").steps
     assert cloaker.params(steps=5, linf=0.02).steps == 5
+    # The step follows the rail unless set: a user's smaller rail must not keep the default's step.
+    assert cloaker.params(linf=0.02).lr == pytest.approx(0.02 * presets.STEP_SHARE)
+    assert cloaker.params(linf=0.02, lr=0.001).lr == 0.001
+    assert cloaker.params().lr == pytest.approx(cloaker.params().linf * presets.STEP_SHARE)
     with pytest.raises(errors.ConfigurationError):
         cloaker.params(intensity="extreme")
     with pytest.raises(errors.ConfigurationError):
