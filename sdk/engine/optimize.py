@@ -191,10 +191,10 @@ def optimise(
 
     x_work = grid.to_working(x_render)
 
-    def distance(total: Tensor, adversarial: Tensor) -> Tensor:
+    def distance(d: Tensor, adversarial: Tensor) -> Tensor:
         """The budget's excess where it is promised: the working grid, and the render grid with it."""
         if not on_render:
-            return budget.distance((x_work + total).clamp(0, 1), x_work)
+            return budget.distance((x_work + d).clamp(0, 1), x_work)
         full = budget.distance(adversarial, x_render)
         return torch.maximum(full, budget.distance(grid.to_working(adversarial), x_work))
 
