@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import torch
-from stylecloak.engine.metrics import ssim
+import torch.nn.functional as F
+from stylecloak.engine.metrics import ssim, ssim_full
 from stylecloak.errors import ConfigurationError, MissingExtraError, ModelCorruptError, ModelNotFoundError
 from stylecloak.models import weights
 from stylecloak.models.device import Compute
@@ -23,6 +24,9 @@ from stylecloak.settings import EngineSettings
 from torch import Tensor, nn
 
 log = logging.getLogger(__name__)
+
+#: LPIPS runs a network; at full size it measures copies area-downscaled to at most this many pixels.
+LPIPS_MAX_PIXELS = 4_000_000
 
 
 class Budget(Protocol):
@@ -33,6 +37,11 @@ class Budget(Protocol):
         """Per-image perceptual distance (N,), differentiable in ``x_adv``."""
         ...
 
+    def full_size(self, x_adv: Tensor, x: Tensor) -> Tensor:
+        """The same distance between full-size images of any size, without gradients: how the saved
+        file is checked and reported."""
+        ...
+
 
 @dataclass(frozen=True)
 class SSIMBudget:
@@ -40,6 +49,9 @@ class SSIMBudget:
 
     def distance(self, x_adv: Tensor, x: Tensor) -> Tensor:
         return 1 - ssim(x_adv, x)
+
+    def full_size(self, x_adv: Tensor, x: Tensor) -> Tensor:
+        return 1 - ssim_full(x_adv, x)
 
 
 class LPIPSBudget:
@@ -50,6 +62,15 @@ class LPIPSBudget:
 
     def distance(self, x_adv: Tensor, x: Tensor) -> Tensor:
         return self.model(x_adv, x, normalize=True).flatten()
+
+    @torch.no_grad()
+    def full_size(self, x_adv: Tensor, x: Tensor) -> Tensor:
+        pixels = x.shape[-1] * x.shape[-2]
+        if pixels > LPIPS_MAX_PIXELS:
+            scale = (LPIPS_MAX_PIXELS / pixels) ** 0.5
+            size = (int(x.shape[-2] * scale), int(x.shape[-1] * scale))
+            x_adv, x = F.interpolate(x_adv, size=size, mode="area"), F.interpolate(x, size=size, mode="area")
+        return self.distance(x_adv, x)
 
 
 def _lpips_model(net: str, *, random_backbone: bool) -> nn.Module:

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from stylecloak import encoding, images, marker
 from stylecloak._version import __version__
@@ -47,8 +46,6 @@ from torch import Tensor
 
 log = logging.getLogger(__name__)
 
-# Report SSIM is measured at full size up to this many pixels, on a downscaled copy above it.
-SSIM_MAX_PIXELS = 4_000_000
 # Bisection steps when the saved file is over budget: δ's scale to 1/64.
 SAVE_SEARCH_STEPS = 6
 
@@ -481,11 +478,12 @@ class Cloaker:
     @torch.no_grad()
     def _spent(self, prepared: Prepared, x_saved: Tensor) -> float:
         """The budget's distance where it is promised: on the working grid, and at full size on the saved
-        file, measured as the report measures it (:func:`full_size`). It used to stop at the render grid
-        (short side 1024), which let a 1200×1528 painting through at full-size SSIM 0.948."""
+        file, at its own size. It used to stop at the render grid (short side 1024), which let a
+        1200×1528 painting through at full-size SSIM 0.948, and then measured uploads above 4 MP on an
+        area-downscaled copy, which reads a render-grid cloak as fainter than it is."""
         grid = prepared.grid
         working = self.budget.distance(grid.to_working(x_saved), grid.to_working(prepared.x_full))
-        full = self.budget.distance(*full_size(x_saved, prepared.x_full))
+        full = self.budget.full_size(x_saved, prepared.x_full)
         return float(torch.maximum(working, full)[0])
 
     def _decoded(self, data: bytes) -> tuple[Tensor, bytes | None]:
@@ -559,11 +557,10 @@ class Cloaker:
         if view_target is not None:
             standard = views.standard(resolutions)
             mimic = views.shifts(self.extractor.encode, prepared.x_full, x_saved, standard, view_target)
-        a, b = full_size(x_saved, prepared.x_full)
         return {
             "shifts": shifts,
             "mimic": mimic,
-            "ssim": round(float(metrics.ssim(a, b)[0]), 4),
+            "ssim": round(float(metrics.ssim_full(x_saved, prepared.x_full)[0]), 4),
             "ssim_working": round(float(metrics.ssim(work_saved, work_clean)[0]), 4),
             "psnr": round(metrics.psnr(x_saved, prepared.x_full), 2),
         }
@@ -592,17 +589,6 @@ def check_finite(delta: Tensor) -> None:
     (NaN becomes 0 in uint8) that no later check could repair, so it is an error, never an output."""
     if not bool(torch.isfinite(delta).all()):
         raise CloakFailedError("the optimisation diverged (non-finite perturbation); nothing was written")
-
-
-def full_size(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """Two full-size images as the budget and the report compare them: as they are up to
-    ``SSIM_MAX_PIXELS``, area-downscaled alike above it."""
-    pixels = a.shape[-1] * a.shape[-2]
-    if pixels <= SSIM_MAX_PIXELS:
-        return a, b
-    scale = (SSIM_MAX_PIXELS / pixels) ** 0.5
-    size = (int(a.shape[-2] * scale), int(a.shape[-1] * scale))
-    return F.interpolate(a, size=size, mode="area"), F.interpolate(b, size=size, mode="area")
 
 
 def default_cloaker(settings: EngineSettings) -> Cloaker:

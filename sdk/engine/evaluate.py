@@ -50,15 +50,13 @@ log = logging.getLogger(__name__)
 # Transformations are applied at full size up to this short side (larger images are first resized
 # to it, as art sites serve them), so evaluating a huge upload stays within memory.
 EVAL_MAX_SHORT_SIDE = 2048
-# Full-size SSIM and PSNR are measured at the upload's own size up to this many pixels.
-FULL_SIZE_MAX_PIXELS = 24_000_000
 
 
 class Imperceptibility(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     psnr: float = Field(description="dB, at full size.")
-    ssim: float = Field(description="At full size (above FULL_SIZE_MAX_PIXELS: the bounded copy).")
+    ssim: float = Field(description="At full size: the upload's own size, as the cloak's budget checks it.")
     ssim_working: float = Field(description="On the working grid, where the budget is also checked.")
     lpips: float | None = Field(description="None where the LPIPS backbone weights are absent.")
     max_abs_change: float
@@ -268,8 +266,6 @@ class Evaluator:
     def imperceptibility(self, before: np.ndarray, after: np.ndarray) -> Imperceptibility:
         device = self.cloaker.compute.device
         a, b = to_tensor(before, device), to_tensor(after, device)
-        if a.shape[-1] * a.shape[-2] > FULL_SIZE_MAX_PIXELS:
-            a, b = _bounded(a), _bounded(b)
         grid = Grid.plan((a.shape[-1], a.shape[-2]), self.cloaker.settings.working_resolution)
         work_a, work_b = grid.to_working(a), grid.to_working(b)
         lpips_value = None
@@ -277,7 +273,7 @@ class Evaluator:
             lpips_value = round(float(self._lpips.distance(work_b, work_a)[0]), 4)
         return Imperceptibility(
             psnr=round(metrics.psnr(b, a), 2),
-            ssim=round(float(metrics.ssim(b, a)[0]), 4),
+            ssim=round(float(metrics.ssim_full(b, a)[0]), 4),
             ssim_working=round(float(metrics.ssim(work_b, work_a)[0]), 4),
             lpips=lpips_value,
             max_abs_change=round(float(np.abs(after - before).max()), 4),

@@ -12,7 +12,7 @@ import pytest
 import stylecloak
 from PIL import Image, ImageCms, ImageDraw
 from stylecloak import errors, images, xmp
-from stylecloak.engine import presets, targets
+from stylecloak.engine import metrics, presets, targets
 from stylecloak.engine.cloaker import Cloaker
 
 from tests.conftest import ART, encoded, painting
@@ -247,6 +247,23 @@ def test_a_gif_keeps_the_budget_and_its_report_shows_the_cloak_it_could_carry(cl
     report = cloaker.cloak(encoded(painting(), "GIF"), steps=8).report
     assert report.budget_value <= report.budget_p
     assert report.latent_shift < 0.05
+
+
+def test_full_size_is_measured_at_the_uploads_own_size_above_4_megapixels(cloaker: Cloaker) -> None:
+    # Uploads above 4 MP were checked and reported on an area-downscaled copy, which averages fine
+    # texture away: a saved file could pass the budget there and miss it at its real size.
+    import torch
+
+    prepared = cloaker.prepare(cloaker.decode(encoded(painting(3000, 2000), "PNG")), cloaker.params())
+    generator = torch.Generator().manual_seed(0)
+    fine = torch.sign(torch.randn(*prepared.x_full.shape, generator=generator)) * 6 / 255
+    x_saved = torch.round((prepared.x_full + fine).clamp(0, 1) * 255) / 255
+    at_own_size = float(metrics.ssim_full(x_saved, prepared.x_full)[0])
+    downscaled = torch.nn.functional.interpolate(torch.cat([x_saved, prepared.x_full]), scale_factor=0.5, mode="area")
+    assert float(metrics.ssim(downscaled[:1], downscaled[1:])[0]) - at_own_size > 0.03  # what a copy hides
+    measured = cloaker.measure(prepared, x_saved, list(prepared.z_clean))
+    assert measured["ssim"] == pytest.approx(at_own_size, abs=1e-4)
+    assert cloaker._spent(prepared, x_saved) >= 1 - at_own_size - 1e-6
 
 
 def test_the_budget_holds_at_full_size_above_the_render_grid(cloaker: Cloaker) -> None:
